@@ -1,0 +1,149 @@
+"""Every registered builder of spacy-dlfa.
+
+The names are declared as ``spacy_architectures`` entry points in setup.cfg,
+so configs resolve them without importing spacy_dlfa by hand.
+"""
+from typing import Callable, List, Optional
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from spacy_transformers.data_classes import FullTransformerBatch
+from spacy_transformers.layers import TransformerListener
+from thinc.api import Model, chain
+from thinc.types import Floats2d, Ragged
+
+from .layers.fusion import AIFModule, ConcatFusionModule, FusionT, MeanFusionModule, fusion_layer
+from .layers.listener import fused_trfs2arrays
+from .layers.transformer import FusableTransformerModel
+
+
+@registry.architectures("spacy-dlfa.TransformerModel.v1")
+def build_transformer_model(
+    name: str,
+    get_spans: Callable,
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+    freeze_embeddings: bool = False,
+) -> Model[List[Doc], FullTransformerBatch]:
+    """spacy-transformers' TransformerModel with ``output_hidden_states`` on,
+    whose backward pass also routes gradients into the hidden layers that
+    fusion listeners used. Use it in the ``transformer`` component.
+
+    name (str): Hugging Face model name or local folder, e.g.
+        ``bert-base-multilingual-cased`` or a folder written by
+        ``python -m spacy_dlfa model``.
+    get_spans (Callable[[List[Doc]], List[List[Span]]]): Splits docs into
+        spans that fit the model's window, e.g. ``spacy-transformers.strided_spans.v1``.
+    tokenizer_config (dict): Settings for ``AutoTokenizer.from_pretrained``.
+    transformer_config (dict): Settings for ``AutoConfig.from_pretrained``;
+        ``output_hidden_states`` is always set to true.
+    mixed_precision (bool): Autocast on GPU.
+    grad_scaler_config (dict): PyTorch gradient-scaler settings.
+    freeze_embeddings (bool): Keep the word-embedding matrix fixed in
+        training. On the multilingual models it holds most parameters (96M of
+        118M for e5-small); freezing makes CPU training several times faster.
+    """
+    return FusableTransformerModel(
+        name,
+        get_spans,
+        tokenizer_config=tokenizer_config,
+        transformer_config=transformer_config,
+        mixed_precision=mixed_precision,
+        grad_scaler_config=grad_scaler_config,
+        freeze_embeddings=freeze_embeddings,
+    )
+
+
+@registry.architectures("spacy-dlfa.FusionListener.v1")
+def build_fusion_listener(
+    fusion: FusionT,
+    pooling: Model[Ragged, Floats2d],
+    fusion_layer: int = 6,
+    fuse_at: str = "token",
+    grad_factor: float = 1.0,
+    upstream: str = "*",
+) -> Model[List[Doc], List[Floats2d]]:
+    """A listener for a downstream component (``tagger``, ``ner``, ...) that
+    fuses the transformer's last layer with layer ``fusion_layer``.
+
+    fusion (Model[Tuple[Ragged, Ragged], Ragged]): The fusion layer, e.g.
+        ``spacy-dlfa.AIF.v1``. Its width must equal the transformer's hidden size.
+    pooling (Model[Ragged, Floats2d]): Reduces a token's wordpiece vectors to
+        one vector, e.g. ``reduce_mean.v1``.
+    fusion_layer (int): Index into the hidden states: 0 is the embedding
+        output, 1..L the transformer layers (L = last). Negative values count
+        from the top as in Python (-1 = L, -2 = L-1). Out of range is an error.
+    fuse_at (str): ``"token"``: pool both layers to tokens, then fuse.
+        ``"wordpiece"``: fuse the doc's aligned wordpieces, then pool.
+    grad_factor (float): Multiplies the gradients sent to the transformer
+        (0 freezes the transformer with respect to this component).
+    upstream (str): Name of the Transformer component to listen to, or ``"*"``.
+    """
+    listener = TransformerListener(upstream_name=upstream)
+    model: Model = chain(listener, fused_trfs2arrays(fusion, pooling, fusion_layer, fuse_at, grad_factor))
+    model.set_ref("listener", listener)
+    return model
+
+
+@registry.architectures("spacy-dlfa.AIF.v1")
+def build_aif(
+    width: int,
+    reduction: int = 4,
+    dropout: float = 0.0,
+    gate_init: Optional[float] = None,
+    normalize_inputs: bool = False,
+    lr_scale: float = 1.0,
+) -> FusionT:
+    """Attentional information fusion: ``w * last + (1 - w) * lower`` with
+    ``w = sigmoid(local(s) + global(mean_doc(s)))`` and ``s = last + lower``;
+    each branch is Linear(E, E/r) -> LayerNorm -> ReLU -> Linear(E/r, E).
+
+    width (int): Hidden size E of the transformer.
+    reduction (int): Bottleneck ratio r.
+    dropout (float): Dropout on the fused output.
+    gate_init (Optional[float]): None: default initialisation of every
+        weight. A value p in (0, 1): the gate starts at w = p everywhere
+        (p near 1 starts from the last layer alone).
+    normalize_inputs (bool): Layer-normalise both inputs (no learned scale)
+        before the gate and the mix, so neither dominates by its scale.
+    lr_scale (float): Learning rate of the fusion parameters relative to the
+        optimizer's learning rate.
+    """
+    if gate_init is not None and not 0.0 < gate_init < 1.0:
+        raise ValueError(f"gate_init = {gate_init} must lie strictly between 0 and 1, or be null.")
+    if reduction < 1 or reduction > width:
+        raise ValueError(f"reduction = {reduction} must lie in 1..{width} (the width).")
+    module = AIFModule(width, reduction, dropout, gate_init, normalize_inputs)
+    return fusion_layer("aif", module, width, lr_scale)
+
+
+@registry.architectures("spacy-dlfa.MeanFusion.v1")
+def build_mean_fusion(width: int, normalize_inputs: bool = False) -> FusionT:
+    """Ablation: the fixed mean ``0.5 * last + 0.5 * lower``.
+
+    width (int): Hidden size E of the transformer.
+    normalize_inputs (bool): Layer-normalise both inputs before the mean.
+    """
+    return fusion_layer("mean-fusion", MeanFusionModule(normalize_inputs), width)
+
+
+@registry.architectures("spacy-dlfa.ConcatFusion.v1")
+def build_concat_fusion(
+    width: int,
+    dropout: float = 0.0,
+    normalize_inputs: bool = False,
+    init_to_last: bool = False,
+    lr_scale: float = 1.0,
+) -> FusionT:
+    """Ablation: ``Linear([last; lower])`` from 2E to E.
+
+    width (int): Hidden size E of the transformer.
+    dropout (float): Dropout on the fused output.
+    normalize_inputs (bool): Layer-normalise both inputs before concatenating.
+    init_to_last (bool): Start as the identity on the last layer.
+    lr_scale (float): Learning rate of the projection relative to the optimizer's.
+    """
+    module = ConcatFusionModule(width, dropout, normalize_inputs, init_to_last)
+    return fusion_layer("concat-fusion", module, width, lr_scale)

