@@ -58,3 +58,11 @@ def write_docbins(directory: Path, task: str) -> Dict[str, Path]:
         paths[split] = directory / f"{task}-{split}.spacy"
         DocBin(docs=docs).to_disk(paths[split])
     return paths
+
+
+def fusion_listener(nlp: Language, component: str):
+    """The FusionListener chain (TransformerListener >> fused-trfs2arrays) of a component."""
+    for node in nlp.get_pipe(component).model.walk():
+        if len(node.layers) == 2 and node.layers[1].name == "fused-trfs2arrays":
+            return node
+    raise LookupError(f"{component} has no fusion listener")

@@ -8,7 +8,7 @@ import torch
 from spacy.training import Example
 from spacy_transformers.layers.transformer_model import _convert_transformer_outputs
 
-from pipelines import examples, load_pipeline, tagged_docs
+from pipelines import examples, fusion_listener, load_pipeline, tagged_docs
 
 FUSED_LAYER = 2
 
@@ -20,7 +20,7 @@ def _relative_error(ours: torch.Tensor, reference: torch.Tensor) -> float:
 def _spacy_gradients(nlp, docs, d_outputs: List[numpy.ndarray]) -> Dict[str, torch.Tensor]:
     """Run one update through the Transformer component and the listener; no optimizer step."""
     transformer = nlp.get_pipe("transformer")
-    listener = nlp.get_pipe("tagger").model.get_ref("tok2vec")
+    listener = fusion_listener(nlp, "tagger")
     transformer.update([Example(doc, doc) for doc in docs], sgd=None)
     outputs, backprop = listener.begin_update(docs)
     backprop(d_outputs)
@@ -32,7 +32,7 @@ def _reference_gradients(nlp, docs, d_outputs: List[numpy.ndarray]) -> Dict[str,
     transformer = nlp.get_pipe("transformer")
     hf_model = copy.deepcopy(transformer.model.transformer)
     hf_model.zero_grad(set_to_none=True)
-    aif = copy.deepcopy(nlp.get_pipe("tagger").model.get_ref("tok2vec").layers[1].layers[0].shims[0]._model)
+    aif = copy.deepcopy(fusion_listener(nlp, "tagger").layers[1].layers[0].shims[0]._model)
     batch = transformer.model.predict(docs)
     wordpieces = batch.wordpieces
     hidden_states = hf_model(

@@ -14,6 +14,7 @@ from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, FloatsXd, Ragged
 from torch import nn
 
+GATE_LOGIT_LIMIT = 15.0
 FusionInT = Tuple[Ragged, Ragged]
 FusionT = Model[FusionInT, Ragged]
 
@@ -83,7 +84,9 @@ class AIFModule(nn.Module):
         summed = last + lower
         segment_ids = torch.repeat_interleave(torch.arange(lengths.shape[0], device=last.device), lengths)
         doc_context = self.global_branch(_segment_means(summed, segment_ids, lengths))
-        return torch.sigmoid(self.local_branch(summed) + doc_context[segment_ids])
+        logits = self.local_branch(summed) + doc_context[segment_ids]
+        # float32 sigmoid rounds to exactly 0 or 1 beyond |logit| ~ 17.
+        return torch.sigmoid(logits.clamp(-GATE_LOGIT_LIMIT, GATE_LOGIT_LIMIT))
 
     def forward(self, last: torch.Tensor, lower: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         last, lower = self.input_norm(last), self.input_norm(lower)
