@@ -21,26 +21,36 @@ WikiANN (XTREME PAN-X TSV, ``token<TAB>tag``, blank line between sentences):
   * tags are IOB2 from ``NER_LABELS``; the files carry no spacing, so the words
     are joined by single spaces;
   * an ``I-X`` not preceded by ``B-X``/``I-X`` (about 480 per 10,000 sentences
-    in zh) starts a new entity, as conlleval does, and is counted as repaired;
+    in zh) starts a new entity, as conlleval does, and is counted as repaired.
+    In the mirror's zh files every one of them follows a ``#`` token (zh
+    WikiANN is split into characters, with ``#`` tagged O for a space), so a
+    name such as ``Jump#Festa#'06`` becomes three entities;
   * the mirror's files have no language prefixes (``en:Paris``): tokens such as
     ``bar:24`` (en) or ``at:1994`` (tr) are real tokens and are kept. Raw
     Rahimi-format files, where every token carries one, can be read with
     ``lang_prefix="en"``.
 
-UD CoNLL-U, matching the default of spaCy's own converter
-(``spacy/training/converters/conllu_to_docs.py``, ``merge_subtokens=False``):
+UD CoNLL-U, matching the default of ``spacy convert`` (one doc per sentence,
+``spacy/training/converters/conllu_to_docs.py`` with ``merge_subtokens=False``):
   * multiword-token range lines (``1-2``) are skipped and their syntactic words
     kept as tokens; the words inside a range get no space after them, the last
     one takes ``SpaceAfter`` from the range line (so ``du`` = ``de le`` gives
     the text ``dele``). Empty nodes (``8.1``) are skipped;
+  * ``SpaceAfter=No`` must be a whole MISC field. spaCy tests for the substring,
+    so it also reads ``CorrectSpaceAfter=No`` (a typo annotation: the text has
+    the space) as no space: on the mirror's 21 UD files that is the only
+    difference from spaCy's converter in words, spacing and UPOS (2 tokens in
+    fr_gsd dev). ``SpacesAfter``
+    (other whitespace) is ignored, as by spaCy: a single space;
   * ``token.pos_`` is the UPOS and so is ``token.tag_``: spaCy's ``tagger``
     predicts ``tag_``, and this project tags UPOS across languages (XPOS sets
     differ per treebank). spaCy's converter would put the XPOS into ``tag_``.
 """
 
+import numbers
 import os
 import re
-import tempfile
+import uuid
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -99,7 +109,7 @@ class Sentence:
     words: List[str]
     labels: List[str]
     spaces: List[bool]
-    line: int  # line of the first word
+    line: int  # the sentence's first line in the file (its row number for HF rows)
     multiword_tokens: int = 0
     empty_nodes: int = 0
 
@@ -127,10 +137,11 @@ def _numbered_lines(path: Union[str, Path]) -> Iterator[Tuple[int, str]]:
 
 
 def _blocks(path: Union[str, Path]) -> Iterator[List[Tuple[int, str]]]:
-    """Group the numbered lines into blank-line separated blocks."""
+    """Group the numbered lines into blocks separated by blank lines (empty or
+    whitespace only; a line with a tab is never blank)."""
     block: List[Tuple[int, str]] = []
     for number, line in _numbered_lines(path):
-        if line.strip():
+        if line.strip() or "\t" in line:
             block.append((number, line))
         elif block:
             yield block
@@ -152,6 +163,11 @@ def _take(items: Iterable[Any], limit: Optional[int]) -> Tuple[List[Any], bool]:
 
 def _sent_starts(n: int) -> List[bool]:
     return [True] + [False] * (n - 1)
+
+
+def _single_spaces(n: int) -> List[bool]:
+    """Spacing for corpora without spacing information: one space between words."""
+    return [True] * (n - 1) + [False]
 
 
 def _check_equal(what: str, expected: int, got: int) -> None:
@@ -205,8 +221,7 @@ def read_wikiann_tsv(path: Union[str, Path], lang_prefix: Optional[str] = None) 
             token, tag = _parse_wikiann_line(path, number, line, lang_prefix)
             words.append(token)
             tags.append(tag)
-        spaces = [True] * (len(words) - 1) + [False]
-        yield Sentence(words, tags, spaces, line=block[0][0])
+        yield Sentence(words, tags, _single_spaces(len(words)), line=block[0][0])
 
 
 def _ner_docs(vocab: Vocab, sentences: List[Sentence]) -> Tuple[List[Doc], Counts]:
@@ -246,7 +261,7 @@ def wikiann_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabL
     for number, row in enumerate(rows_taken, 1):
         tokens, tag_ids = _row_columns(row, number, source, "ner_tags")
         tags = [_class_name(NER_LABELS, tag_id, number, source, "ner_tags") for tag_id in tag_ids]
-        sentences.append(Sentence(tokens, tags, [True] * (len(tokens) - 1) + [False], line=number))
+        sentences.append(Sentence(tokens, tags, _single_spaces(len(tokens)), line=number))
     docs, counts = _ner_docs(_vocab(nlp_or_vocab), sentences)
     return docs, {"source": source, **counts, "limit": limit, "truncated": truncated}
 
@@ -271,10 +286,10 @@ def _row_columns(row: Mapping[str, Any], number: int, source: str, label_key: st
 
 
 def _class_name(names: Sequence[str], class_id: Any, number: int, source: str, key: str) -> str:
-    if isinstance(class_id, bool) or not isinstance(class_id, int) or not 0 <= class_id < len(names):
+    if isinstance(class_id, bool) or not isinstance(class_id, numbers.Integral) or not 0 <= class_id < len(names):
         raise CorpusFormatError(source, number, f"expected integer '{key}' ids in 0..{len(names) - 1}, "
                                 f"got {class_id!r}", unit="row")
-    return names[class_id]
+    return names[int(class_id)]
 
 
 def _ud_row_sentence(row: Mapping[str, Any], number: int, source: str) -> Sentence:
@@ -294,7 +309,7 @@ def _ud_row_sentence(row: Mapping[str, Any], number: int, source: str) -> Senten
             tags.append(tag)
     if not words:
         raise CorpusFormatError(source, number, "expected at least one word with a UPOS tag", unit="row")
-    return Sentence(words, tags, [True] * (len(words) - 1) + [False], number, n_ranges, n_empty)
+    return Sentence(words, tags, _single_spaces(len(words)), number, n_ranges, n_empty)
 
 
 def ud_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabLike, limit: Optional[int] = None,
@@ -430,35 +445,35 @@ def conllu_to_docs(path: Union[str, Path], nlp_or_vocab: VocabLike, limit: Optio
 
 
 def write_docbin(docs: Iterable[Doc], output_path: Union[str, Path]) -> Dict[str, int]:
-    """Write the docs to a ``.spacy`` file atomically (temporary file in the same
-    folder, then rename); returns the numbers of docs and tokens written."""
+    """Write the docs to a ``.spacy`` file atomically (a temporary file in the same
+    folder, then renamed over `output_path`); returns the numbers of docs and tokens written."""
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     doc_bin = DocBin(docs=docs, store_user_data=False)
     data = doc_bin.to_bytes()
-    handle, tmp_name = tempfile.mkstemp(prefix=output_path.name + ".", suffix=".tmp", dir=output_path.parent)
+    tmp_path = output_path.with_name(f".{output_path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(handle, "wb") as f:
+        with open(tmp_path, "xb") as f:  # a new file, with the usual permissions
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, output_path)
+        os.replace(tmp_path, output_path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp_path.unlink(missing_ok=True)
         raise
     return {"docs": len(doc_bin), "tokens": sum(len(tokens) for tokens in doc_bin.tokens)}
 
 
 def _report(kind: str, counts: Counts) -> None:
-    labels = counts.get("entities_by_label") or counts["tags_by_label"]
     msg.info(f"{kind} {counts['source']}: {counts['sentences']:,} sentences, {counts['tokens']:,} tokens")
     if kind == "wikiann":
+        labels = counts["entities_by_label"]
         msg.text(f"  {counts['entities']:,} entities: " + ", ".join(f"{k} {v:,}" for k, v in labels.items()))
         if counts["repaired_stray_I"]:
             msg.warn(f"  {counts['repaired_stray_I']:,} stray I- tags (no B-/I- of the same type before them) "
                      "read as the start of an entity, as conlleval does")
     else:
-        msg.text("  UPOS: " + ", ".join(f"{k} {v:,}" for k, v in labels.items() if v))
+        msg.text("  UPOS: " + ", ".join(f"{k} {v:,}" for k, v in counts["tags_by_label"].items() if v))
         msg.text(f"  skipped as spacy convert does: {counts['multiword_tokens_skipped']:,} multiword-token "
                  f"range lines (their words are kept), {counts['empty_nodes_skipped']:,} empty nodes")
     if counts["truncated"]:

