@@ -1,0 +1,63 @@
+"""The project's smoke workflow end to end, and a packaged pipeline loaded in a fresh process."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+
+def _run(command, cwd: Path, env=None) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env)
+    assert result.returncode == 0, f"{' '.join(map(str, command))}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def smoke_project(tmp_path_factory, request) -> Path:
+    if not (REPO.parent / "shared" / "data").exists():
+        pytest.skip("the smoke workflow reads a few sentences from the data mirror ../shared/data, which is absent")
+    project = tmp_path_factory.mktemp("project")
+    shutil.copy(REPO / "project.yml", project)
+    shutil.copytree(REPO / "configs", project / "configs")
+    _run([sys.executable, "-m", "spacy", "project", "run", "smoke", ".", "--vars.data_mirror", str(REPO.parent / "shared" / "data")], project)
+    return project
+
+
+def test_smoke_workflow_writes_metrics_and_report(smoke_project):
+    metrics = smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"
+    assert sorted(p.stem for p in metrics.glob("*.json")) == ["ar", "de", "en", "zh"]
+    assert "ents_f" in json.loads((metrics / "de.json").read_text())
+    report = (smoke_project / "training" / "smoke" / "reports" / "zero_shot.md").read_text()
+    assert "average of 3 targets" in report and "| zh |" in report
+    assert (smoke_project / "training" / "smoke" / "reports" / "ner_zero_shot.png").stat().st_size > 1000
+
+
+def test_smoke_rerun_skips_finished_steps(smoke_project):
+    result = _run([sys.executable, "-m", "spacy", "project", "run", "smoke", ".", "--vars.data_mirror", str(REPO.parent / "shared" / "data")], smoke_project)
+    assert result.stdout.count("Skipping") >= 4, result.stdout
+
+
+def test_packaged_pipeline_loads_in_a_fresh_process(smoke_project, tmp_path):
+    model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
+    meta = tmp_path / "meta.json"
+    _run([sys.executable, "-m", "spacy_dlfa", "meta", str(model), str(smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"), str(meta), "--name", "smoke_ner"], tmp_path)
+    (tmp_path / "packages").mkdir()
+    _run([sys.executable, "-m", "spacy", "package", str(model), str(tmp_path / "packages"), "--meta-path", str(meta), "--build", "wheel"], tmp_path)
+    wheel = next((tmp_path / "packages").glob("xx_smoke_ner-*/dist/*.whl"))
+    _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], tmp_path)
+    script = (
+        "import json, sys, spacy\n"
+        "nlp = spacy.load('xx_smoke_ner')\n"
+        "assert 'spacy_dlfa' in sys.modules  # loaded through the entry points, not by hand\n"
+        "texts = ['Angela Merkel besuchte Peking .', '北京是中国的首都。', 'ذهب محمد إلى القاهرة .']\n"
+        "print(json.dumps({'tokens': [len(nlp(t)) for t in texts], 'meta': nlp.meta}))\n"
+    )
+    result = _run([sys.executable, "-c", script], tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")})
+    output = json.loads(result.stdout.strip().splitlines()[-1])
+    assert all(n > 0 for n in output["tokens"])
+    assert set(output["meta"]["zero_shot"]) == {"ar", "de", "en", "zh"}
+    assert any(req.startswith("spacy-dlfa") for req in output["meta"]["requirements"])
