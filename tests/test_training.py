@@ -144,6 +144,23 @@ def test_wordpiece_level_fusion_trains(tiny_bert):
     assert all(token.tag_ for token in nlp("Paris ist schön ."))
 
 
+@pytest.mark.parametrize("config", ["ner_dlfa", "ner_baseline", "tagger_dlfa", "tagger_baseline"])
+def test_spacy_debug_config_passes(config, tiny_bert, tmp_path):
+    paths = write_docbins(tmp_path, "ner" if config.startswith("ner") else "tagger")
+    command = [sys.executable, "-m", "spacy", "debug", "config", str(REPO / "configs" / f"{config}.cfg")]
+    overrides = ["--paths.transformer", str(tiny_bert), "--paths.train", str(paths["train"]), "--paths.dev", str(paths["dev"])]
+    result = subprocess.run(command + overrides, capture_output=True, text=True)
+    assert result.returncode == 0 and "Config is valid" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_empty_and_whitespace_docs_get_no_annotations(tiny_bert):
+    nlp = load_pipeline("ner", tiny_bert)
+    _train(nlp, steps=1)
+    docs = list(nlp.pipe(["", "   ", "Paris ."]))
+    assert [len(doc) for doc in docs[:1]] == [0]
+    assert docs[0].ents == () and len(docs[2]) == 2
+
+
 def test_baseline_configs_differ_from_dlfa_only_in_the_listener():
     for task in ("ner", "tagger"):
         dlfa = load_config(REPO / "configs" / f"{task}_dlfa.cfg")
