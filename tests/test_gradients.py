@@ -40,26 +40,29 @@ def _reference_gradients(nlp, docs, d_outputs: List[numpy.ndarray]) -> Dict[str,
         attention_mask=torch.as_tensor(wordpieces.attention_mask),
         output_hidden_states=True,
     ).hidden_states
-    last_tokens, lower_tokens, lengths = [], [], []
+    fuse_at = fusion_listener(nlp, "tagger").layers[1].attrs["fuse_at"]
+    token_vectors = []
     for start, doc_data in enumerate(batch.doc_data):
         assert doc_data.model_output.last_hidden_state.shape[0] == 1, "one span per doc in this test"
-        rows_last = hidden_states[-1][start].reshape(-1, hidden_states[-1].shape[-1])
-        rows_lower = hidden_states[FUSED_LAYER][start].reshape(-1, hidden_states[-1].shape[-1])
-        offset = 0
-        for n_pieces in doc_data.align.lengths:
-            index = torch.as_tensor(doc_data.align.dataXd[offset : offset + n_pieces], dtype=torch.long)
-            last_tokens.append(rows_last[index].mean(0))
-            lower_tokens.append(rows_lower[index].mean(0))
-            offset += n_pieces
-        lengths.append(len(doc_data.align.lengths))
-    fused = aif(torch.stack(last_tokens), torch.stack(lower_tokens), torch.as_tensor(lengths))
+        rows = [layer[start].reshape(-1, layer.shape[-1]) for layer in (hidden_states[-1], hidden_states[FUSED_LAYER])]
+        pieces = torch.as_tensor(doc_data.align.dataXd, dtype=torch.long)
+        token_ids = torch.repeat_interleave(torch.as_tensor(doc_data.align.lengths, dtype=torch.long))
+        pool = lambda x: torch.zeros(len(doc_data.align.lengths), x.shape[1]).index_add_(0, token_ids, x) / torch.bincount(token_ids)[:, None]
+        if fuse_at == "token":
+            last, lower = (pool(layer_rows[pieces]) for layer_rows in rows)
+            token_vectors.append(aif(last, lower, torch.as_tensor([len(last)])))
+        else:
+            last, lower = (layer_rows[pieces] for layer_rows in rows)
+            token_vectors.append(pool(aif(last, lower, torch.as_tensor([len(last)]))))
+    fused = torch.cat(token_vectors)
     (fused * torch.as_tensor(numpy.concatenate(d_outputs))).sum().backward()
     return {name: p.grad for name, p in hf_model.named_parameters() if p.grad is not None}
 
 
-@pytest.fixture
-def trained_tagger(tiny_bert):
-    nlp = load_pipeline("tagger", tiny_bert, extra={"components.tagger.model.tok2vec.fusion_layer": FUSED_LAYER})
+@pytest.fixture(params=["token", "wordpiece"])
+def trained_tagger(tiny_bert, request):
+    settings = {"components.tagger.model.tok2vec.fusion_layer": FUSED_LAYER, "components.tagger.model.tok2vec.fuse_at": request.param}
+    nlp = load_pipeline("tagger", tiny_bert, extra=settings)
     docs = tagged_docs(nlp.vocab)
     nlp.initialize(lambda: examples(nlp, docs))
     rng = numpy.random.default_rng(0)
