@@ -29,11 +29,26 @@ def smoke_project(tmp_path_factory, request) -> Path:
 
 def test_smoke_workflow_writes_metrics_and_report(smoke_project):
     metrics = smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"
-    assert sorted(p.stem for p in metrics.glob("*.json")) == ["ar", "de", "en", "zh"]
+    assert sorted(p.name for p in metrics.glob("??.json")) == ["ar.json", "de.json", "en.json", "zh.json"]
+    assert sorted(p.name for p in metrics.glob("*.sentences.json")) == ["ar.sentences.json", "de.sentences.json", "en.sentences.json", "zh.sentences.json"]
     assert "ents_f" in json.loads((metrics / "de.json").read_text())
     report = (smoke_project / "training" / "smoke" / "reports" / "zero_shot.md").read_text()
     assert "average of 3 targets" in report and "| zh |" in report
     assert (smoke_project / "training" / "smoke" / "reports" / "ner_zero_shot.png").stat().st_size > 1000
+
+
+def test_evaluation_matches_spacy_evaluate_and_per_sentence_counts(smoke_project, tmp_path):
+    metrics = smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"
+    model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
+    corpus = smoke_project / "training" / "smoke" / "corpus" / "test-de.spacy"
+    _run([sys.executable, "-m", "spacy", "evaluate", str(model), str(corpus), "--gold-preproc", "--output", str(tmp_path / "de.json")], tmp_path)
+    ours, theirs = (json.loads(p.read_text()) for p in (metrics / "de.json", tmp_path / "de.json"))
+    ours.pop("speed"), theirs.pop("speed")
+    assert ours == theirs
+    counts = json.loads((metrics / "de.sentences.json").read_text())
+    tp, fp, fn = (sum(row[i] for row in counts["ents"]) for i in range(3))
+    assert len(counts["ents"]) == 10
+    assert abs(2 * tp / max(1, 2 * tp + fp + fn) - ours["ents_f"]) < 1e-9
 
 
 def test_smoke_rerun_skips_finished_steps(smoke_project):
