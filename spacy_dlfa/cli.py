@@ -4,6 +4,7 @@ from typing import List, Optional
 
 import typer
 
+VARIANT_NAMES = ("baseline", "dlfa", "mean_fusion", "concat_fusion")
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="spacy-dlfa: dual-layer feature aggregation for zero-shot cross-lingual transfer.")
 
 
@@ -99,3 +100,41 @@ def meta(
     from .packaging import write_package_meta
 
     write_package_meta(model_dir, metrics_dir, output, name, version)
+
+
+@app.command()
+def experiments(
+    task: str = typer.Argument(..., help="ner or pos"),
+    stages: str = typer.Option("sweep headline ablations", help="Stages to run, in order"),
+    layers: str = typer.Option("2 4 6 8 10", help="Lower layers for the sweep"),
+    seeds: str = typer.Option("1 2 3", help="Seeds of the headline pair (the first one also for sweep and ablations)"),
+    layer: int = typer.Option(-1, help="Fused layer for headline/ablations (-1: choose on English dev from the sweep)"),
+    variants: str = typer.Option(" ".join(VARIANT_NAMES), help="Run only these variants"),
+    targets: str = typer.Option(..., help="Target languages or treebanks"),
+    transformer: str = typer.Option("assets/e5-small"),
+    hidden_width: int = typer.Option(384),
+    corpus_dir: Path = typer.Option(..., help="Folder with train/dev/test-<lang>.spacy"),
+    training_dir: Path = typer.Option(Path("training/experiments")),
+    metrics_dir: Path = typer.Option(Path("metrics/experiments")),
+    configs_dir: Path = typer.Option(Path("configs")),
+    max_steps: int = typer.Option(1500),
+    batch_size: int = typer.Option(256),
+    gpu_id: int = typer.Option(-1),
+) -> None:
+    """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
+    from .experiments import Settings, run_grid
+
+    settings = Settings(transformer, hidden_width, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
+    run_grid(task, _languages(stages), [int(x) for x in _languages(layers)], [int(x) for x in _languages(seeds)], settings,
+             None if layer < 0 else layer, _languages(variants))
+
+
+@app.command("experiments-report")
+def experiments_report(
+    metrics_root: Path = typer.Argument(Path("metrics/experiments"), exists=True, file_okay=False),
+    output_dir: Path = typer.Argument(Path("reports")),
+) -> None:
+    """Summary JSON, tables (mean ± std over seeds), deltas with paired-bootstrap CIs."""
+    from .experiments_report import write_experiments_report
+
+    write_experiments_report(metrics_root, output_dir)

@@ -1,0 +1,170 @@
+"""Resumable experiment grid: baseline vs DLFA, layer sweep, seeds, ablations.
+
+Every run trains with ``spacy train`` on a config written next to its output
+(``training/experiments/<task>/<run>/config.cfg``) and is evaluated on English
+and every target; finished runs (metrics present) are skipped. The fused layer
+is chosen on the English dev score alone (the best dev score ``spacy train``
+saved in model-best's meta.json), never on target-language data.
+"""
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from spacy.util import load_config
+from wasabi import msg
+
+from .evaluation import evaluate_languages
+from .tasks import TASKS
+
+COMPONENT = {"ner": "ner", "pos": "tagger"}
+DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc"}
+VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion")
+
+
+@dataclass(frozen=True)
+class Run:
+    task: str
+    variant: str
+    seed: int
+    layer: Optional[int] = None
+
+    @property
+    def name(self) -> str:
+        layer = "" if self.layer is None else f"_l{self.layer}"
+        return f"{self.variant}{layer}_s{self.seed}"
+
+
+@dataclass
+class Settings:
+    transformer: str
+    hidden_width: int
+    corpus_dir: Path
+    training_dir: Path
+    metrics_dir: Path
+    configs_dir: Path
+    max_steps: int
+    batch_size: int
+    targets: Sequence[str]
+    gpu_id: int = -1
+
+
+def run_config(run: Run, settings: Settings):
+    component = COMPONENT[run.task]
+    config = load_config(settings.configs_dir / f"{component}_{'baseline' if run.variant == 'baseline' else 'dlfa'}.cfg")
+    config["paths"].update(
+        train=str(settings.corpus_dir / "train.spacy"), dev=str(settings.corpus_dir / "dev.spacy"), transformer=settings.transformer
+    )
+    config["system"]["seed"] = run.seed
+    config["training"]["max_steps"] = settings.max_steps
+    config["training"]["batcher"]["size"] = settings.batch_size
+    listener = config["components"][component]["model"]["tok2vec"]
+    if run.variant != "baseline":
+        listener["fusion_layer"] = run.layer
+        fusion = listener["fusion"]
+        fusion["width"] = settings.hidden_width
+        if run.variant == "mean_fusion":
+            listener["fusion"] = {"@architectures": "spacy-dlfa.MeanFusion.v1", "width": settings.hidden_width, "normalize_inputs": fusion["normalize_inputs"]}
+        elif run.variant == "concat_fusion":
+            listener["fusion"] = {
+                "@architectures": "spacy-dlfa.ConcatFusion.v1",
+                "width": settings.hidden_width,
+                "dropout": fusion["dropout"],
+                "normalize_inputs": fusion["normalize_inputs"],
+                "init_to_last": True,
+                "lr_scale": fusion["lr_scale"],
+            }
+    return config
+
+
+def train(run: Run, settings: Settings) -> Path:
+    output = settings.training_dir / run.task / run.name
+    model = output / "model-best"
+    if (model / "meta.json").exists():
+        return model
+    output.mkdir(parents=True, exist_ok=True)
+    run_config(run, settings).to_disk(output / "config.cfg")
+    msg.info(f"training {run.task} {run.name} -> {output}")
+    command = [sys.executable, "-m", "spacy", "train", str(output / "config.cfg"), "--output", str(output), "--gpu-id", str(settings.gpu_id)]
+    with open(output / "train.log", "w", encoding="utf8") as log:
+        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
+    return model
+
+
+def dev_score(run: Run, settings: Settings) -> float:
+    meta = json.loads((settings.training_dir / run.task / run.name / "model-best" / "meta.json").read_text(encoding="utf8"))
+    return 100.0 * meta["performance"][DEV_SCORE[run.task]]
+
+
+def evaluate(run: Run, settings: Settings) -> Path:
+    metrics = settings.metrics_dir / run.task / run.name
+    languages = [TASKS[run.task].source_language, *settings.targets]
+    if all((metrics / f"{lang}.sentences.json").exists() for lang in languages):
+        return metrics
+    evaluate_languages(train(run, settings), settings.corpus_dir, languages, metrics, settings.gpu_id)
+    (metrics / "dev.json").write_text(json.dumps({"dev_score": dev_score(run, settings)}), encoding="utf8")
+    return metrics
+
+
+def complete(run: Run, settings: Settings) -> Path:
+    start = time.perf_counter()
+    metrics = evaluate(run, settings)
+    msg.good(f"{run.task} {run.name} done ({time.perf_counter() - start:.0f} s)")
+    return metrics
+
+
+def choose_layer(task: str, layers: Sequence[int], seed: int, settings: Settings) -> int:
+    scores = {layer: dev_score(Run(task, "dlfa", seed, layer), settings) for layer in layers}
+    chosen = max(scores, key=scores.get)
+    selection = {"criterion": f"English dev {DEV_SCORE[task]} (model-best)", "dev_scores": scores, "chosen_layer": chosen}
+    (settings.metrics_dir / task).mkdir(parents=True, exist_ok=True)
+    (settings.metrics_dir / task / "selection.json").write_text(json.dumps(selection, indent=2), encoding="utf8")
+    msg.info(f"{task}: fused layer {chosen} chosen on English dev ({scores})")
+    return chosen
+
+
+def plan(task: str, stage: str, layers: Sequence[int], seeds: Sequence[int], chosen: Optional[int]) -> List[Run]:
+    """sweep: DLFA with every layer, first seed; headline: baseline and DLFA at
+    the chosen layer, every seed; ablations: mean and concat fusion at the
+    chosen layer, first seed."""
+    if stage == "sweep":
+        return [Run(task, "dlfa", seeds[0], layer) for layer in layers]
+    if stage == "headline":
+        return [run for seed in seeds for run in (Run(task, "baseline", seed), Run(task, "dlfa", seed, chosen))]
+    if stage == "ablations":
+        return [Run(task, variant, seeds[0], chosen) for variant in ("mean_fusion", "concat_fusion")]
+    raise ValueError(f"unknown stage {stage!r}: use sweep, headline or ablations")
+
+
+def run_grid(
+    task: str,
+    stages: Sequence[str],
+    layers: Sequence[int],
+    seeds: Sequence[int],
+    settings: Settings,
+    layer: Optional[int] = None,
+    variants: Sequence[str] = VARIANTS,
+) -> List[Run]:
+    """Run the stages in order, skipping finished runs. Without ``layer`` the
+    fused layer is chosen on English dev from the sweep."""
+    done: List[Run] = []
+    for stage in stages:
+        chosen = layer
+        if chosen is None and stage != "sweep":
+            chosen = choose_layer(task, layers, seeds[0], settings)
+        for run in plan(task, stage, layers, seeds, chosen):
+            if run.variant in variants:
+                complete(run, settings)
+                done.append(run)
+    return done
+
+
+def parse_run_name(name: str) -> Dict[str, Optional[int]]:
+    """'dlfa_l6_s2' -> {'variant': 'dlfa', 'layer': 6, 'seed': 2}."""
+    parts = name.split("_")
+    seed = int(parts.pop()[1:])
+    layer = int(parts.pop()[1:]) if parts[-1].startswith("l") and parts[-1][1:].isdigit() else None
+    return {"variant": "_".join(parts), "layer": layer, "seed": seed}

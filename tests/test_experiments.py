@@ -1,0 +1,67 @@
+"""The experiment grid: run names, per-variant configs, the plan of each stage."""
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from spacy_dlfa.experiments import Run, Settings, parse_run_name, plan, run_config
+from spacy_dlfa.experiments_report import write_experiments_report
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
+
+
+@pytest.mark.parametrize("run", [Run("ner", "dlfa", 2, 6), Run("pos", "baseline", 1), Run("ner", "mean_fusion", 3, 10)])
+def test_run_names_round_trip(run):
+    assert parse_run_name(run.name) == {"variant": run.variant, "layer": run.layer, "seed": run.seed}
+
+
+def test_variant_configs_change_only_what_they_should(tmp_path):
+    settings = _settings(tmp_path)
+    dlfa = run_config(Run("ner", "dlfa", 3, 4), settings)
+    listener = dlfa["components"]["ner"]["model"]["tok2vec"]
+    assert (listener["fusion_layer"], listener["fusion"]["width"], listener["fusion"]["@architectures"]) == (4, 384, "spacy-dlfa.AIF.v1")
+    assert (dlfa["system"]["seed"], dlfa["training"]["max_steps"], dlfa["training"]["batcher"]["size"]) == (3, 100, 128)
+    assert dlfa["paths"]["train"] == str(tmp_path / "corpus" / "train.spacy")
+    mean = run_config(Run("ner", "mean_fusion", 3, 4), settings)["components"]["ner"]["model"]["tok2vec"]["fusion"]
+    assert mean == {"@architectures": "spacy-dlfa.MeanFusion.v1", "width": 384, "normalize_inputs": True}
+    concat = run_config(Run("pos", "concat_fusion", 1, 4), settings)["components"]["tagger"]["model"]["tok2vec"]["fusion"]
+    assert concat["@architectures"] == "spacy-dlfa.ConcatFusion.v1" and concat["init_to_last"] is True
+    baseline = run_config(Run("pos", "baseline", 1), settings)["components"]["tagger"]["model"]["tok2vec"]
+    assert baseline["@architectures"] == "spacy-transformers.TransformerListener.v1"
+
+
+def test_stage_plans():
+    assert [r.name for r in plan("ner", "sweep", [2, 4], [1, 2], None)] == ["dlfa_l2_s1", "dlfa_l4_s1"]
+    assert [r.name for r in plan("ner", "headline", [2, 4], [1, 2], 4)] == ["baseline_s1", "dlfa_l4_s1", "baseline_s2", "dlfa_l4_s2"]
+    assert [r.name for r in plan("pos", "ablations", [2], [5], 2)] == ["mean_fusion_l2_s5", "concat_fusion_l2_s5"]
+    with pytest.raises(ValueError, match="unknown stage"):
+        plan("ner", "tuning", [2], [1], 2)
+
+
+def _write_run(root: Path, name: str, scores: dict) -> None:
+    run_dir = root / "ner" / name
+    run_dir.mkdir(parents=True)
+    for lang, correct in scores.items():
+        counts = [[1, 0, 0]] * correct + [[0, 1, 1]] * (10 - correct)  # F1 = correct / 10
+        (run_dir / f"{lang}.json").write_text(json.dumps({"ents_f": correct / 10}))
+        (run_dir / f"{lang}.sentences.json").write_text(json.dumps({"ents": counts, "tags": [[0, 1]] * 10}))
+
+
+def test_experiments_report_summary_and_deltas(tmp_path):
+    root = tmp_path / "metrics"
+    _write_run(root, "baseline_s1", {"en": 8, "de": 5, "zh": 3})
+    _write_run(root, "baseline_s2", {"en": 8, "de": 5, "zh": 5})
+    _write_run(root, "dlfa_l6_s1", {"en": 8, "de": 7, "zh": 5})
+    _write_run(root, "dlfa_l6_s2", {"en": 9, "de": 7, "zh": 7})
+    _write_run(root, "dlfa_l2_s1", {"en": 6, "de": 6, "zh": 6})
+    (root / "ner" / "selection.json").write_text(json.dumps({"chosen_layer": 6}))
+    report = write_experiments_report(root, tmp_path / "reports").read_text()
+    summary = json.loads((tmp_path / "reports" / "zero_shot_summary.json").read_text())["ner"]
+    assert set(summary) == {"baseline", "dlfa", "dlfa_l6", "dlfa_l2"}
+    assert summary["dlfa"]["layer"] == 6 and summary["dlfa"]["seeds"]["2"] == {"en": 90.0, "de": 70.0, "zh": 70.0}
+    assert summary["baseline"]["mean"] == {"de": 50.0, "en": 80.0, "zh": 40.0}
+    assert "| **average of 2 targets** | **45.0** | **65.0** |" in report
+    assert "| dlfa | +20.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report

@@ -1,0 +1,43 @@
+"""Scores from per-sentence counts and the paired bootstrap."""
+import numpy
+import pytest
+
+from spacy_dlfa.statistics import paired_bootstrap, score
+
+
+def test_ner_score_is_micro_f1_over_sentences():
+    counts = numpy.array([[2, 1, 0], [1, 0, 2]], dtype="f8")  # tp 3, fp 1, fn 2
+    assert score("ner", counts) == pytest.approx(100 * 6 / 9)
+
+
+def test_pos_score_is_token_accuracy():
+    counts = numpy.array([[3, 4], [5, 6]], dtype="f8")
+    assert score("pos", counts) == pytest.approx(80.0)
+
+
+def test_scores_broadcast_over_seeds_and_resamples():
+    counts = numpy.array([[[1, 2], [1, 2]], [[2, 2], [0, 2]]], dtype="f8")  # 2 seeds
+    assert score("pos", counts).tolist() == [50.0, 50.0]
+
+
+def test_identical_systems_have_a_zero_delta_and_interval():
+    counts = {"de": numpy.random.default_rng(0).integers(0, 5, size=(1, 50, 3)).astype("f8")}
+    assert paired_bootstrap("ner", counts, counts, samples=200) == (0.0, 0.0, 0.0)
+
+
+def test_a_system_better_on_every_sentence_has_an_interval_above_zero():
+    rng = numpy.random.default_rng(1)
+    total = rng.integers(5, 20, size=(3, 200, 1))
+    worse = numpy.concatenate([total // 2, total], axis=2).astype("f8")
+    better = numpy.concatenate([total // 2 + 1, total], axis=2).astype("f8")
+    delta, low, high = paired_bootstrap("pos", {"de": worse, "zh": worse}, {"de": better, "zh": better}, samples=300)
+    assert 0 < low <= delta <= high
+    assert delta == pytest.approx(float(score("pos", better).mean() - score("pos", worse).mean()))
+
+
+def test_bootstrap_is_reproducible_and_checks_pairing():
+    a = {"de": numpy.random.default_rng(2).integers(0, 5, size=(2, 40, 3)).astype("f8")}
+    b = {"de": numpy.random.default_rng(3).integers(0, 5, size=(2, 40, 3)).astype("f8")}
+    assert paired_bootstrap("ner", a, b, samples=100, seed=7) == paired_bootstrap("ner", a, b, samples=100, seed=7)
+    with pytest.raises(ValueError, match="same sentences"):
+        paired_bootstrap("ner", a, {"de": b["de"][:, :30]})
