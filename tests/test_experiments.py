@@ -65,3 +65,19 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     assert summary["baseline"]["mean"] == {"de": 50.0, "en": 80.0, "zh": 40.0}
     assert "| **average of 2 targets** | **45.0** | **65.0** |" in report
     assert "| dlfa | +20.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
+
+
+def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, shared_data, tmp_path):
+    from spacy_dlfa.experiments import run_grid
+    from spacy_dlfa.tasks import prepare_task
+
+    prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=30, dev_limit=10, eval_limit=10)
+    settings = Settings(str(tiny_bert), 32, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    done = run_grid("ner", ["sweep", "headline"], [1, 2], [1], settings, variants=["dlfa", "baseline"])
+    assert [run.name for run in done][:2] == ["dlfa_l1_s1", "dlfa_l2_s1"]
+    selection = json.loads((tmp_path / "metrics" / "ner" / "selection.json").read_text())
+    assert str(selection["chosen_layer"]) == max(selection["dev_scores"], key=selection["dev_scores"].get)
+    assert sorted(p.name for p in (tmp_path / "metrics" / "ner").iterdir()) == ["baseline_s1", "dlfa_l1_s1", "dlfa_l2_s1", "selection.json"]
+    before = (tmp_path / "metrics" / "ner" / "baseline_s1" / "de.json").stat().st_mtime
+    run_grid("ner", ["headline"], [1, 2], [1], settings, layer=1, variants=["baseline"])
+    assert (tmp_path / "metrics" / "ner" / "baseline_s1" / "de.json").stat().st_mtime == before
