@@ -74,7 +74,12 @@ def _table(task: str, groups: dict) -> List[str]:
         values = [s[lang] for s in groups[variant]["seeds"].values()]
         return f"{mean(values):.1f} ± {stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
 
-    head = [f"{v} (layer {groups[v]['layer']}, {len(groups[v]['seeds'])} seeds)" if groups[v]["layer"] is not None else f"{v} ({len(groups[v]['seeds'])} seeds)" for v in variants]
+    def header(variant: str) -> str:
+        n = len(groups[variant]["seeds"])
+        layer = "" if groups[variant]["layer"] is None else f"layer {groups[variant]['layer']}, "
+        return f"{variant} ({layer}{n} seed{'s' if n > 1 else ''})"
+
+    head = [header(v) for v in variants]
     lines = [f"| {METRIC[task][1]} | " + " | ".join(head) + " |", "|---|" + "---:|" * len(variants)]
     lines += [f"| {lang} | " + " | ".join(cell(v, lang) for v in variants) + " |" for lang in langs]
     lines.append(f"| **average of {len(targets)} targets** | " + " | ".join(f"**{mean(groups[v]['mean'][l] for l in targets):.1f}**" for v in variants) + " |")
