@@ -1,10 +1,11 @@
-"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta ...``."""
+"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta|experiments ...``."""
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-VARIANT_NAMES = ("baseline", "dlfa", "mean_fusion", "concat_fusion")
+from .experiments import VARIANTS
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="spacy-dlfa: dual-layer feature aggregation for zero-shot cross-lingual transfer.")
 
 
@@ -109,7 +110,7 @@ def experiments(
     layers: str = typer.Option("2 4 6 8 10", help="Lower layers for the sweep"),
     seeds: str = typer.Option("1 2 3", help="Seeds of the headline pair (the first one also for sweep and ablations)"),
     layer: int = typer.Option(-1, help="Fused layer for headline/ablations (-1: choose on English dev from the sweep)"),
-    variants: str = typer.Option(" ".join(VARIANT_NAMES), help="Run only these variants"),
+    variants: str = typer.Option(" ".join(VARIANTS), help="Run only these variants"),
     targets: str = typer.Option(..., help="Target languages or treebanks"),
     transformer: str = typer.Option("assets/e5-small"),
     hidden_width: int = typer.Option(384),
