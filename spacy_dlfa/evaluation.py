@@ -77,6 +77,7 @@ def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], 
 
 
 def load_metrics(metrics_dir: Path) -> Dict[str, dict]:
-    """``{lang: scores}`` from the ``<lang>.json`` files that evaluate_languages wrote."""
-    paths = [p for p in sorted(metrics_dir.glob("*.json")) if not p.name.endswith(".sentences.json")]
+    """``{lang: scores}`` from the ``<lang>.json`` files that evaluate_languages wrote
+    (files with a second suffix, such as ``<lang>.sentences.json``, are not scores)."""
+    paths = [p for p in sorted(metrics_dir.glob("*.json")) if "." not in p.stem]
     return {path.stem: json.loads(path.read_text(encoding="utf8")) for path in paths}

@@ -105,7 +105,7 @@ def evaluate(run: Run, settings: Settings) -> Path:
     if all((metrics / f"{lang}.sentences.json").exists() for lang in languages):
         return metrics
     evaluate_languages(train(run, settings), settings.corpus_dir, languages, metrics, settings.gpu_id)
-    (metrics / "dev.json").write_text(json.dumps({"dev_score": dev_score(run, settings)}), encoding="utf8")
+    (metrics / "english.dev.json").write_text(json.dumps({"dev_score": dev_score(run, settings)}), encoding="utf8")
     return metrics
 
 

@@ -23,7 +23,7 @@ PAPER_DELTA = {"ner": 1.2, "pos": 1.5}
 def _runs(task_dir: Path) -> List[dict]:
     runs = []
     for run_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
-        scores = {lang: 100.0 * data[METRIC[task_dir.name][0]] for lang, data in load_metrics(run_dir).items() if lang != "dev"}
+        scores = {lang: 100.0 * data[METRIC[task_dir.name][0]] for lang, data in load_metrics(run_dir).items()}
         if scores:
             runs.append({**parse_run_name(run_dir.name), "dir": run_dir, "scores": scores})
     return runs

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import spacy
+from spacy.vocab import Vocab
 from wasabi import msg
 
 from .corpora import conllu_to_docs, load_hf_dataset, wikiann_rows_to_docs, wikiann_to_docs, write_docbin
@@ -37,8 +38,7 @@ TASKS: Dict[str, TaskData] = {
 }
 
 
-def _read_split(task: TaskData, source: str, mirror: Path, language: str, split: str, limit: Optional[int]):
-    vocab = spacy.blank("xx").vocab
+def _read_split(task: TaskData, source: str, mirror: Path, vocab: Vocab, language: str, split: str, limit: Optional[int]):
     if source == "hub":
         if task.kind != "wikiann":
             raise ValueError("UD has no hub source: fetch the treebanks with `spacy project assets` and use them as the mirror")
@@ -68,9 +68,10 @@ def prepare_task(
     task = TASKS[task_name]
     jobs = [("train", task.source_language, "train", train_limit), ("dev", task.source_language, "dev", dev_limit)]
     jobs += [(f"test-{language}", language, "test", eval_limit) for language in [task.source_language, *targets]]
+    vocab = spacy.blank("xx").vocab
     written = []
     for number, (name, language, split, limit) in enumerate(jobs, 1):
-        docs, counts = _read_split(task, source, mirror, language, split, limit)
+        docs, counts = _read_split(task, source, mirror, vocab, language, split, limit)
         output = output_dir / f"{name}.spacy"
         result = write_docbin(docs, output)
         if result["docs"] != counts["sentences"]:
