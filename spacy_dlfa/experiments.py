@@ -22,7 +22,10 @@ from .tasks import TASKS
 
 COMPONENT = {"ner": "ner", "pos": "tagger"}
 DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc"}
-VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion")
+# aif_last: the AIF module fusing the last layer with itself, a control that
+# separates what normalising and rescaling the last layer gives from what the
+# lower layer gives.
+VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last")
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ def run_config(run: Run, settings: Settings):
     config["training"]["batcher"]["size"] = settings.batch_size
     listener = config["components"][component]["model"]["tok2vec"]
     if run.variant != "baseline":
-        listener["fusion_layer"] = run.layer
+        listener["fusion_layer"] = -1 if run.variant == "aif_last" else run.layer
         fusion = listener["fusion"]
         fusion["width"] = settings.hidden_width
         if run.variant == "mean_fusion":
@@ -83,7 +86,8 @@ def run_config(run: Run, settings: Settings):
 def train(run: Run, settings: Settings) -> Path:
     output = settings.training_dir / run.task / run.name
     model = output / "model-best"
-    if (model / "meta.json").exists():
+    # model-last is written when training ends: model-best alone may be left by an interrupted run
+    if (output / "model-last" / "meta.json").exists():
         return model
     output.mkdir(parents=True, exist_ok=True)
     run_config(run, settings).to_disk(output / "config.cfg")
@@ -95,6 +99,10 @@ def train(run: Run, settings: Settings) -> Path:
 
 
 def dev_score(run: Run, settings: Settings) -> float:
+    """English dev score of model-best, kept with the run's metrics."""
+    saved = settings.metrics_dir / run.task / run.name / "english.dev.json"
+    if saved.exists():
+        return json.loads(saved.read_text(encoding="utf8"))["dev_score"]
     meta = json.loads((settings.training_dir / run.task / run.name / "model-best" / "meta.json").read_text(encoding="utf8"))
     return 100.0 * meta["performance"][DEV_SCORE[run.task]]
 
@@ -129,13 +137,13 @@ def choose_layer(task: str, layers: Sequence[int], seed: int, settings: Settings
 def plan(task: str, stage: str, layers: Sequence[int], seeds: Sequence[int], chosen: Optional[int]) -> List[Run]:
     """sweep: DLFA with every layer, first seed; headline: baseline and DLFA at
     the chosen layer, every seed; ablations: mean and concat fusion at the
-    chosen layer, first seed."""
+    chosen layer and the AIF on the last layer alone, first seed."""
     if stage == "sweep":
         return [Run(task, "dlfa", seeds[0], layer) for layer in layers]
     if stage == "headline":
         return [run for seed in seeds for run in (Run(task, "baseline", seed), Run(task, "dlfa", seed, chosen))]
     if stage == "ablations":
-        return [Run(task, variant, seeds[0], chosen) for variant in ("mean_fusion", "concat_fusion")]
+        return [Run(task, variant, seeds[0], chosen) for variant in ("mean_fusion", "concat_fusion")] + [Run(task, "aif_last", seeds[0])]
     raise ValueError(f"unknown stage {stage!r}: use sweep, headline or ablations")
 
 

@@ -12,7 +12,7 @@ from typing import Dict, List
 from wasabi import msg
 
 from .evaluation import load_metrics
-from .experiments import parse_run_name
+from .experiments import VARIANTS, parse_run_name
 from .report import METRIC
 from .statistics import COUNT_KEY, paired_bootstrap, stack_seeds
 from .tasks import TASKS
@@ -43,7 +43,7 @@ def summarize(metrics_root: Path) -> dict:
         groups: Dict[str, dict] = defaultdict(lambda: {"layer": None, "seeds": {}, "_dirs": {}})
         for run in _runs(task_dir):
             names = [f"dlfa_l{run['layer']}"] if run["variant"] == "dlfa" else []
-            if run["variant"] == "baseline" or run["layer"] == chosen or chosen is None and run["variant"] != "dlfa":
+            if run["layer"] is None or run["layer"] == chosen or chosen is None and run["variant"] != "dlfa":
                 names.append(run["variant"])
             for name in names:
                 groups[name]["layer"] = run["layer"]
@@ -66,7 +66,7 @@ def _counts(task: str, group: dict) -> Dict[str, object]:
 
 def _table(task: str, groups: dict) -> List[str]:
     source = TASKS[task].source_language
-    variants = [v for v in ("baseline", "dlfa", "mean_fusion", "concat_fusion") if v in groups]
+    variants = [v for v in VARIANTS if v in groups]
     langs = sorted(set.intersection(*(set(groups[v]["mean"]) for v in variants)), key=lambda l: (l != source, l))
     targets = [lang for lang in langs if lang != source]
 

@@ -29,6 +29,8 @@ def test_variant_configs_change_only_what_they_should(tmp_path):
     assert mean == {"@architectures": "spacy-dlfa.MeanFusion.v1", "width": 384, "normalize_inputs": True}
     concat = run_config(Run("pos", "concat_fusion", 1, 4), settings)["components"]["tagger"]["model"]["tok2vec"]["fusion"]
     assert concat["@architectures"] == "spacy-dlfa.ConcatFusion.v1" and concat["init_to_last"] is True
+    control = run_config(Run("ner", "aif_last", 1), settings)["components"]["ner"]["model"]["tok2vec"]
+    assert (control["fusion_layer"], control["fusion"]["@architectures"]) == (-1, "spacy-dlfa.AIF.v1")
     baseline = run_config(Run("pos", "baseline", 1), settings)["components"]["tagger"]["model"]["tok2vec"]
     assert baseline["@architectures"] == "spacy-transformers.TransformerListener.v1"
 
@@ -36,7 +38,7 @@ def test_variant_configs_change_only_what_they_should(tmp_path):
 def test_stage_plans():
     assert [r.name for r in plan("ner", "sweep", [2, 4], [1, 2], None)] == ["dlfa_l2_s1", "dlfa_l4_s1"]
     assert [r.name for r in plan("ner", "headline", [2, 4], [1, 2], 4)] == ["baseline_s1", "dlfa_l4_s1", "baseline_s2", "dlfa_l4_s2"]
-    assert [r.name for r in plan("pos", "ablations", [2], [5], 2)] == ["mean_fusion_l2_s5", "concat_fusion_l2_s5"]
+    assert [r.name for r in plan("pos", "ablations", [2], [5], 2)] == ["mean_fusion_l2_s5", "concat_fusion_l2_s5", "aif_last_s5"]
     with pytest.raises(ValueError, match="unknown stage"):
         plan("ner", "tuning", [2], [1], 2)
 
@@ -57,13 +59,15 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     _write_run(root, "dlfa_l6_s1", {"en": 8, "de": 7, "zh": 5})
     _write_run(root, "dlfa_l6_s2", {"en": 9, "de": 7, "zh": 7})
     _write_run(root, "dlfa_l2_s1", {"en": 6, "de": 6, "zh": 6})
+    _write_run(root, "aif_last_s1", {"en": 8, "de": 6, "zh": 4})
     (root / "ner" / "selection.json").write_text(json.dumps({"chosen_layer": 6}))
     report = write_experiments_report(root, tmp_path / "reports").read_text()
     summary = json.loads((tmp_path / "reports" / "zero_shot_summary.json").read_text())["ner"]
-    assert set(summary) == {"baseline", "dlfa", "dlfa_l6", "dlfa_l2"}
+    assert set(summary) == {"baseline", "dlfa", "dlfa_l6", "dlfa_l2", "aif_last"}
+    assert summary["aif_last"]["layer"] is None and summary["aif_last"]["mean"]["de"] == 60.0
     assert summary["dlfa"]["layer"] == 6 and summary["dlfa"]["seeds"]["2"] == {"en": 90.0, "de": 70.0, "zh": 70.0}
     assert summary["baseline"]["mean"] == {"de": 50.0, "en": 80.0, "zh": 40.0}
-    assert "| **average of 2 targets** | **45.0** | **65.0** |" in report
+    assert "| **average of 2 targets** | **45.0** | **65.0** | **50.0** |" in report
     assert "| dlfa | +20.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
 
 
