@@ -26,6 +26,7 @@ def build_transformer_model(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     freeze_embeddings: bool = False,
+    keep_hidden_layers: Optional[List[int]] = None,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """spacy-transformers' TransformerModel with ``output_hidden_states`` on,
     whose backward pass also routes gradients into the hidden layers that
@@ -44,6 +45,12 @@ def build_transformer_model(
     freeze_embeddings (bool): Keep the word-embedding matrix fixed in
         training. On the multilingual models it holds most parameters (96M of
         118M for e5-small); freezing makes CPU training several times faster.
+    keep_hidden_layers (Optional[List[int]]): Hidden layers that each doc's
+        ``doc._.trf_data`` keeps (0 = embedding output, negative = from the
+        top); the others are dropped to save memory. Set it to the listeners'
+        fusion layers, e.g. ``[${components.ner.model.tok2vec.fusion_layer}]``;
+        ``[]`` for stock listeners only; None (default) keeps all. A listener
+        whose layer was dropped raises an error naming this setting.
     """
     return FusableTransformerModel(
         name,
@@ -53,6 +60,7 @@ def build_transformer_model(
         mixed_precision=mixed_precision,
         grad_scaler_config=grad_scaler_config,
         freeze_embeddings=freeze_embeddings,
+        keep_hidden_layers=keep_hidden_layers,
     )
 
 

@@ -58,8 +58,9 @@ def _tagger_block(tiny_bert, variant: str) -> dict:
     return {key: value for key, value in config["components"]["tagger"].items() if key != "factory"}
 
 
-def _shared_transformer_pipeline(tiny_bert, tagger_variant: str = "dlfa", tagger_first: bool = True):
-    nlp = load_pipeline("ner", tiny_bert, extra={"components.ner.model.tok2vec.fusion_layer": 2})
+def _shared_transformer_pipeline(tiny_bert, tagger_variant: str = "dlfa", tagger_first: bool = True, keep=(1, 2)):
+    extra = {"components.ner.model.tok2vec.fusion_layer": 2, "components.transformer.model.keep_hidden_layers": list(keep)}
+    nlp = load_pipeline("ner", tiny_bert, extra=extra)
     position = {"before": "ner"} if tagger_first else {"after": "ner"}
     nlp.add_pipe("tagger", config=_tagger_block(tiny_bert, tagger_variant), **position)
     return nlp
@@ -88,6 +89,35 @@ def test_tagger_and_ner_fuse_different_layers_of_one_transformer(tiny_bert, monk
     assert losses["tagger"] > 0 and losses["ner"] > 0
     doc = nlp("Angela Merkel visited Paris .")
     assert all(token.tag_ for token in doc)
+
+
+def _kept_layers(doc) -> List[int]:
+    return [i for i, hidden in enumerate(doc._.trf_data.model_output.hidden_states) if hidden.size]
+
+
+@pytest.mark.parametrize("task", ["ner", "tagger"])
+def test_docs_keep_only_the_fused_layer(task, tiny_bert):
+    nlp = load_pipeline(task, tiny_bert, extra={f"components.{task}.model.tok2vec.fusion_layer": -2})
+    _train(nlp, steps=1)
+    doc = nlp("Angela Merkel visited Paris .")
+    assert len(doc._.trf_data.model_output.hidden_states) == 4 and _kept_layers(doc) == [2]
+    baseline = load_pipeline(task, tiny_bert, variant="baseline")
+    _train(baseline, steps=1)
+    assert _kept_layers(baseline("Paris .")) == []
+
+
+def test_shared_transformer_keeps_the_layers_of_both_listeners(tiny_bert):
+    nlp = _shared_transformer_pipeline(tiny_bert)
+    fusion_listener(nlp, "tagger").layers[1].attrs["fusion_layer"] = 1
+    _train(nlp, steps=1)
+    assert _kept_layers(nlp("Angela Merkel visited Paris .")) == [1, 2]
+
+
+def test_a_dropped_layer_names_the_setting(tiny_bert):
+    nlp = _shared_transformer_pipeline(tiny_bert, keep=[2])
+    fusion_listener(nlp, "tagger").layers[1].attrs["fusion_layer"] = 1
+    with pytest.raises(ValueError, match="needs hidden layer 1, but the transformer dropped it: add 1 to keep_hidden_layers"):
+        _train(nlp, steps=1)
 
 
 @pytest.mark.parametrize("order", ["stock_first", "fusion_first"])
@@ -167,6 +197,9 @@ def test_baseline_configs_differ_from_dlfa_only_in_the_listener():
         baseline = load_config(REPO / "configs" / f"{task}_baseline.cfg")
         dlfa_listener = dlfa["components"][task]["model"].pop("tok2vec")
         baseline_listener = baseline["components"][task]["model"].pop("tok2vec")
+        # each keeps only the hidden layers its listener reads
+        assert dlfa["components"]["transformer"]["model"].pop("keep_hidden_layers") == f"[${{components.{task}.model.tok2vec.fusion_layer}}]"
+        assert baseline["components"]["transformer"]["model"].pop("keep_hidden_layers") == []
         assert dlfa == baseline
         assert dlfa_listener["@architectures"] == "spacy-dlfa.FusionListener.v1"
         assert baseline_listener["@architectures"] == "spacy-transformers.TransformerListener.v1"

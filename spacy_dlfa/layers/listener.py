@@ -15,7 +15,7 @@ from thinc.types import Floats2d, Floats3d, Ragged
 from transformers.file_utils import ModelOutput
 
 from .fusion import FusionT
-from .transformer import FusableTransformerData
+from .transformer import KEEP_SETTING, FusableTransformerData, resolve_layer
 
 InT = List[TransformerData]
 OutT = List[Floats2d]
@@ -38,21 +38,6 @@ def fused_trfs2arrays(
         attrs={"fusion_layer": fusion_layer, "fuse_at": fuse_at, "grad_factor": grad_factor},
         dims={"nO": fusion.get_dim("nO")},
     )
-
-
-def resolve_fusion_layer(fusion_layer: int, n_hidden_states: int) -> int:
-    """Index into ``hidden_states`` (0 = embedding output, L = last layer).
-
-    Negative values count from the top as in Python: -1 is the last layer.
-    """
-    depth = n_hidden_states - 1
-    if not -n_hidden_states <= fusion_layer <= depth:
-        raise ValueError(
-            f"fusion_layer = {fusion_layer} is out of range for a transformer with "
-            f"{depth} layers: use 0..{depth} (0 = embedding output, {depth} = last layer) "
-            f"or -{n_hidden_states}..-1 counting from the top."
-        )
-    return fusion_layer % n_hidden_states
 
 
 def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[OutT, Callable]:
@@ -127,7 +112,13 @@ def _has_tokens(data: TransformerData) -> bool:
 
 def _lower_layer(data: TransformerData, layer: int) -> Floats3d:
     if "hidden_states" in data.model_output:
-        return data.model_output.hidden_states[layer]
+        hidden = data.model_output.hidden_states[layer]
+        if hidden.size == 0:
+            raise ValueError(
+                f"The fusion listener needs hidden layer {layer}, but the transformer dropped it: "
+                f"add {layer} to {KEEP_SETTING} in the transformer's model block."
+            )
+        return hidden
     # TransformerListener's stand-in for docs the transformer did not process
     # (e.g. during nlp.initialize) is all zeros and has no hidden states.
     return data.model_output.last_hidden_state
@@ -160,4 +151,4 @@ def _check_inputs(model: Model, data: TransformerData) -> int:
         )
     if not hidden_states:
         return model.attrs["fusion_layer"]
-    return resolve_fusion_layer(model.attrs["fusion_layer"], len(hidden_states))
+    return resolve_layer(model.attrs["fusion_layer"], len(hidden_states), "fusion_layer")

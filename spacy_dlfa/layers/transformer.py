@@ -6,9 +6,13 @@ Here the forward pass attaches a :class:`HiddenGradients` sink to every doc's
 and the backward pass pairs each layer that received a gradient with its
 tensor. The last-layer gradient keeps the stock route, so stock listeners can
 share the transformer with fusion listeners.
+
+With ``keep_hidden_layers`` set, each doc's ``TransformerData`` holds only
+those hidden layers; the others become empty arrays, so indices (and the
+errors of listeners asking for a dropped layer) stay the same.
 """
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from spacy.tokens import Doc
@@ -21,6 +25,22 @@ from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
 
 HIDDEN_GRADIENTS_KEY = "dlfa_hidden_gradients"
+KEEP_SETTING = "keep_hidden_layers"
+
+
+def resolve_layer(layer: int, n_hidden_states: int, setting: str) -> int:
+    """Index into ``hidden_states`` (0 = embedding output, L = last layer).
+
+    Negative values count from the top as in Python: -1 is the last layer.
+    """
+    depth = n_hidden_states - 1
+    if not -n_hidden_states <= layer <= depth:
+        raise ValueError(
+            f"{setting} = {layer} is out of range for a transformer with "
+            f"{depth} layers: use 0..{depth} (0 = embedding output, {depth} = last layer) "
+            f"or -{n_hidden_states}..-1 counting from the top."
+        )
+    return layer % n_hidden_states
 
 
 class HiddenGradients:
@@ -48,6 +68,7 @@ class FusableTransformerData(TransformerData):
 @dataclass
 class FusableTransformerBatch(FullTransformerBatch):
     hidden_gradients: Optional[HiddenGradients] = None
+    keep_hidden_layers: Optional[Sequence[int]] = None
 
     def split_by_doc(self) -> List[TransformerData]:
         doc_data = super().split_by_doc()
@@ -55,6 +76,11 @@ class FusableTransformerBatch(FullTransformerBatch):
         fusable: List[TransformerData] = []
         for doc_spans, data in zip(self.spans, doc_data):
             if len(doc_spans) == 0 or len(doc_spans[0]) == 0:
+                fusable.append(data)
+                continue
+            if self.keep_hidden_layers is not None:
+                data.model_output = _keep_layers(data.model_output, self.keep_hidden_layers)
+            if self.hidden_gradients is None:
                 fusable.append(data)
                 continue
             rows = slice(start, start + len(doc_spans))
@@ -83,6 +109,7 @@ class FusableTransformerModel(StockTransformerModel):
         mixed_precision: bool = False,
         grad_scaler_config: dict = {},
         freeze_embeddings: bool = False,
+        keep_hidden_layers: Optional[Sequence[int]] = None,
     ):
         super().__init__(
             name,
@@ -97,6 +124,7 @@ class FusableTransformerModel(StockTransformerModel):
         hf_wrapper.attrs["convert_inputs"] = _convert_inputs
         hf_wrapper.attrs["convert_outputs"] = _convert_outputs
         hf_wrapper.attrs["freeze_embeddings"] = freeze_embeddings
+        self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
 
     def copy(self) -> "FusableTransformerModel":
         copied = super().copy()
@@ -107,17 +135,18 @@ class FusableTransformerModel(StockTransformerModel):
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     batch, backprop_stock = stock_forward(model, docs, is_train)
-    if not is_train:
-        return batch, backprop_stock
     last = batch.model_output.last_hidden_state
-    sink = HiddenGradients(tuple(last.shape), model.ops.xp)
+    sink = HiddenGradients(tuple(last.shape), model.ops.xp) if is_train else None
     fusable = FusableTransformerBatch(
         spans=batch.spans,
         wordpieces=batch.wordpieces,
         model_output=batch.model_output,
         align=batch.align,
         hidden_gradients=sink,
+        keep_hidden_layers=model.attrs.get(KEEP_SETTING),
     )
+    if not is_train:
+        return fusable, backprop_stock
 
     def backprop(d_batch: FullTransformerBatch) -> List[Doc]:
         d_output = ModelOutput(**d_batch.model_output)
@@ -127,6 +156,19 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
         return backprop_stock(d_batch)
 
     return fusable, backprop
+
+
+def _keep_layers(model_output: ModelOutput, keep: Sequence[int]) -> ModelOutput:
+    hidden_states = model_output.get("hidden_states")
+    if not hidden_states:
+        return model_output
+    # Layers the model lacks are skipped: a listener asking for one names its own fusion_layer.
+    n = len(hidden_states)
+    kept = {layer % n for layer in keep if -n <= layer < n}
+    pruned = ModelOutput(**model_output)
+    empty = hidden_states[0][:0, :0, :0]
+    pruned["hidden_states"] = [h if i in kept else empty for i, h in enumerate(hidden_states)]
+    return pruned
 
 
 def _convert_inputs(model: Model, wordpieces, is_train: bool):
