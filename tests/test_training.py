@@ -101,6 +101,8 @@ def test_docs_keep_only_the_fused_layer(task, tiny_bert):
     _train(nlp, steps=1)
     doc = nlp("Angela Merkel visited Paris .")
     assert len(doc._.trf_data.model_output.hidden_states) == 4 and _kept_layers(doc) == [2]
+    # dropped layers must not be views that keep the batch's buffers alive
+    assert all(hidden.base is None for hidden in doc._.trf_data.model_output.hidden_states if not hidden.size)
     baseline = load_pipeline(task, tiny_bert, variant="baseline")
     _train(baseline, steps=1)
     assert _kept_layers(baseline("Paris .")) == []

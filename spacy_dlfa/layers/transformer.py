@@ -20,7 +20,7 @@ from spacy_transformers.data_classes import FullTransformerBatch, TransformerDat
 from spacy_transformers.layers import TransformerModel as StockTransformerModel
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as stock_forward
-from thinc.api import ArgsKwargs, Model, xp2torch
+from thinc.api import ArgsKwargs, Model, get_array_module, xp2torch
 from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
 
@@ -166,7 +166,8 @@ def _keep_layers(model_output: ModelOutput, keep: Sequence[int]) -> ModelOutput:
     n = len(hidden_states)
     kept = {layer % n for layer in keep if -n <= layer < n}
     pruned = ModelOutput(**model_output)
-    empty = hidden_states[0][:0, :0, :0]
+    # a new array, not a view: a view would keep the dropped layer's batch buffer alive
+    empty = get_array_module(hidden_states[0]).zeros((0, 0, 0), dtype=hidden_states[0].dtype)
     pruned["hidden_states"] = [h if i in kept else empty for i, h in enumerate(hidden_states)]
     return pruned
 

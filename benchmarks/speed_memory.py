@@ -1,0 +1,208 @@
+"""Speed, memory and gradient traffic of the DLFA pipeline vs the stock
+last-layer pipeline, measured side by side in one run.
+
+    python benchmarks/speed_memory.py assets/e5-small corpus/ner --task ner --layer 6
+
+Both pipelines are built from the shipped configs on the same transformer and
+initialised on the same training docs (speed and memory do not depend on
+training). Sections, each printing its figures and ratios:
+
+1. inference: words/s of ``spacy benchmark speed``'s own timing loop
+   (spacy.cli.benchmark_speed.benchmark), the pipelines taking turns in rounds
+   on the same docs; plus the raw Hugging Face forward (tokenizer + model, no
+   grad) on the same texts and batch size, the ceiling;
+2. memory: ``doc._.trf_data`` bytes per token on N docs, every hidden layer kept
+   vs ``keep_hidden_layers`` (arrays that share memory are counted once);
+3. training: words/s of ``nlp.update`` for the baseline, DLFA, and DLFA with
+   dense hidden-layer gradients (a zero tensor for every layer, the "before" of
+   sending gradients only for the layers used).
+"""
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, Iterator, List, Sequence
+
+import numpy
+import spacy
+import torch
+import typer
+from spacy.cli.benchmark_speed import benchmark, bootstrap
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from spacy.util import load_config, load_model_from_config
+from thinc.api import fix_random_seed
+from transformers.utils import logging as hf_logging
+
+from spacy_dlfa.layers import transformer as transformer_module
+from spacy_dlfa.tasks import TASKS
+
+REPO = Path(__file__).resolve().parent.parent
+COMPONENT = {"ner": "ner", "pos": "tagger"}
+
+
+def build_pipeline(task: str, variant: str, transformer: Path, width: int, layer: int, keep: object, train: List[Doc]) -> Language:
+    component = COMPONENT[task]
+    overrides: Dict[str, object] = {"paths.transformer": str(transformer)}
+    if variant == "dlfa":
+        prefix = f"components.{component}.model.tok2vec"
+        overrides.update({f"{prefix}.fusion_layer": layer, f"{prefix}.fusion.width": width})
+    if keep != "config":
+        overrides["components.transformer.model.keep_hidden_layers"] = keep
+    config = load_config(REPO / "configs" / f"{component}_{variant}.cfg", overrides=overrides, interpolate=True)
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    fix_random_seed(0)
+    nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in train])
+    return nlp
+
+
+def summarize(sample: numpy.ndarray) -> str:
+    means = numpy.sort(bootstrap(sample, iterations=2000))
+    return f"{sample.mean():8.1f} words/s (95% CI {means[50]:.1f}-{means[1950]:.1f}, {len(sample)} batches)"
+
+
+def hf_forward(transformer: Path, texts: Sequence[str], n_words: Sequence[int], batch_size: int) -> numpy.ndarray:
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(transformer)
+    model = AutoModel.from_pretrained(transformer).eval()
+    wps = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            began = time.perf_counter()
+            encoded = tokenizer(list(texts[start : start + batch_size]), padding="longest", truncation=True, return_tensors="pt")
+            model(**encoded)
+            wps.append(sum(n_words[start : start + batch_size]) / (time.perf_counter() - began))
+    return numpy.array(wps)
+
+
+def inference(pipelines: Dict[str, Language], transformer: Path, docs: List[Doc], rounds: int, n_batches: int, batch_size: int) -> None:
+    print(f"\n## 1. Inference: {rounds} rounds x {n_batches} batches of {batch_size} docs per pipeline, taking turns")
+    samples: Dict[str, List[numpy.ndarray]] = {name: [] for name in [*pipelines, "raw HF forward"]}
+    texts = [docs[i % len(docs)].text for i in range(n_batches * batch_size)]
+    n_words = [len(docs[i % len(docs)]) for i in range(n_batches * batch_size)]
+    for name, nlp in pipelines.items():
+        benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
+    hf_forward(transformer, texts[: 2 * batch_size], n_words, batch_size)
+    for _ in range(rounds):
+        for name, nlp in pipelines.items():
+            samples[name].append(benchmark(nlp, docs, n_batches, batch_size, shuffle=False))
+        samples["raw HF forward"].append(hf_forward(transformer, texts, n_words, batch_size))
+    means = {}
+    for name, parts in samples.items():
+        sample = numpy.concatenate(parts)
+        means[name] = sample.mean()
+        print(f"{name:>16}: {summarize(sample)}")
+    print(f"ratio DLFA / baseline pipeline: {means['dlfa'] / means['baseline']:.3f}")
+    print(f"ratio DLFA / raw HF forward:    {means['dlfa'] / means['raw HF forward']:.3f}")
+    print(f"ratio baseline / raw HF forward: {means['baseline'] / means['raw HF forward']:.3f}")
+
+
+def trf_data_bytes(docs: Iterator[Doc]) -> Dict[str, float]:
+    seen: Dict[int, int] = {}
+    tokens = 0
+    for doc in docs:
+        tokens += len(doc)
+        output = doc._.trf_data.model_output
+        arrays = [output.last_hidden_state, *output.get("hidden_states", [])]
+        for array in arrays:
+            base = array
+            while isinstance(base.base, numpy.ndarray):
+                base = base.base
+            # keyed by address: last_hidden_state and the top hidden state share memory
+            seen[base.__array_interface__["data"][0]] = base.nbytes
+    return {"bytes_per_token": sum(seen.values()) / max(tokens, 1), "tokens": tokens}
+
+
+def memory(task: str, transformer: Path, width: int, layer: int, train: List[Doc], docs: List[Doc], n_docs: int) -> None:
+    print(f"\n## 2. Memory: doc._.trf_data after prediction, {n_docs} docs")
+    texts = [docs[i % len(docs)].text for i in range(n_docs)]
+    results = {}
+    for label, variant, keep in (("DLFA, all layers kept", "dlfa", None), (f"DLFA, keep [{layer}]", "dlfa", [layer]), ("baseline, keep []", "baseline", [])):
+        nlp = build_pipeline(task, variant, transformer, width, layer, keep, train)
+        # keep every doc alive so that shared batch arrays are counted once
+        kept_docs = list(nlp.pipe(texts))
+        results[label] = trf_data_bytes(iter(kept_docs))
+        print(f"{label:>24}: {results[label]['bytes_per_token']:10.0f} bytes/token")
+    first, second = list(results.values())[:2]
+    print(f"ratio keep [{layer}] / all layers: {second['bytes_per_token'] / first['bytes_per_token']:.3f}")
+
+
+@contextmanager
+def dense_hidden_gradients(n_layers: int):
+    """Emulate sending a gradient for every hidden layer (zeros where unused)."""
+    original = transformer_module.HiddenGradients.add
+
+    def add_all(self, layer, rows, gradient):
+        for other in range(n_layers):
+            if other not in self.by_layer:
+                self.by_layer[other] = self.xp.zeros(self.shape, dtype="f")
+        original(self, layer, rows, gradient)
+
+    transformer_module.HiddenGradients.add = add_all
+    try:
+        yield
+    finally:
+        transformer_module.HiddenGradients.add = original
+
+
+def training(task: str, transformer: Path, width: int, layer: int, train: List[Doc], steps: int, batch_docs: int) -> None:
+    print(f"\n## 3. Training: {steps} nlp.update steps of {batch_docs} docs per variant, taking turns")
+    pipelines = {name: build_pipeline(task, variant, transformer, width, layer, "config", train) for name, variant in (("baseline", "baseline"), ("dlfa", "dlfa"), ("dlfa dense grads", "dlfa"))}
+    optimizers = {name: nlp.create_optimizer() for name, nlp in pipelines.items()}
+    n_hidden = pipelines["dlfa"].get_pipe("transformer").model.transformer.config.num_hidden_layers + 1
+    batches = [train[i : i + batch_docs] for i in range(0, len(train) - batch_docs + 1, batch_docs)]
+    wps: Dict[str, List[float]] = {name: [] for name in pipelines}
+    for step in range(steps + 2):
+        batch = batches[step % len(batches)]
+        for name, nlp in pipelines.items():
+            egs = [Example(nlp.make_doc(doc.text), doc) for doc in batch]
+            began = time.perf_counter()
+            if name == "dlfa dense grads":
+                with dense_hidden_gradients(n_hidden):
+                    nlp.update(egs, sgd=optimizers[name])
+            else:
+                nlp.update(egs, sgd=optimizers[name])
+            if step >= 2:  # the first two steps warm up
+                wps[name].append(sum(len(doc) for doc in batch) / (time.perf_counter() - began))
+    for name, sample in wps.items():
+        print(f"{name:>18}: {summarize(numpy.array(sample))}")
+    print(f"ratio DLFA / baseline training: {numpy.mean(wps['dlfa']) / numpy.mean(wps['baseline']):.3f}")
+    print(f"ratio DLFA sparse / dense hidden gradients: {numpy.mean(wps['dlfa']) / numpy.mean(wps['dlfa dense grads']):.3f}")
+
+
+def main(
+    transformer: Path = typer.Argument(..., help="Transformer folder (python -m spacy_dlfa model ...)", exists=True),
+    corpus_dir: Path = typer.Argument(..., help="Folder with train.spacy and test-<lang>.spacy", exists=True),
+    task: str = typer.Option("ner", help="ner or pos"),
+    lang: str = typer.Option("", help="Test set for inference and memory (default: the first target found)"),
+    width: int = typer.Option(384, help="Hidden width of the transformer"),
+    layer: int = typer.Option(6, help="Fused layer"),
+    init_docs: int = typer.Option(500, help="Training docs used to initialise the pipelines (labels)"),
+    rounds: int = typer.Option(3),
+    n_batches: int = typer.Option(10, help="Batches per pipeline per round"),
+    batch_size: int = typer.Option(64),
+    memory_docs: int = typer.Option(1000),
+    train_steps: int = typer.Option(20),
+    train_batch: int = typer.Option(24, help="Docs per training step (about the configs' 256 padded tokens on WikiANN)"),
+    sections: str = typer.Option("inference memory training"),
+) -> None:
+    hf_logging.set_verbosity_error()
+    vocab = spacy.blank("xx").vocab
+    train = list(DocBin().from_disk(corpus_dir / "train.spacy").get_docs(vocab))[:init_docs]
+    source = TASKS[task].source_language
+    tests = sorted(p for p in corpus_dir.glob("test-*.spacy") if p.stem != f"test-{source}")
+    test_path = corpus_dir / f"test-{lang}.spacy" if lang else tests[0]
+    docs = [doc for doc in DocBin().from_disk(test_path).get_docs(vocab) if len(doc)]
+    print(f"# spacy-dlfa speed and memory: {transformer}, task {task}, fused layer {layer}, test docs {test_path.name}, torch threads {torch.get_num_threads()}")
+    if "inference" in sections:
+        pipelines = {variant: build_pipeline(task, variant, transformer, width, layer, "config", train) for variant in ("baseline", "dlfa")}
+        inference(pipelines, transformer, docs, rounds, n_batches, batch_size)
+    if "memory" in sections:
+        memory(task, transformer, width, layer, train, docs, memory_docs)
+    if "training" in sections:
+        training(task, transformer, width, layer, train, train_steps, train_batch)
+
+
+if __name__ == "__main__":
+    typer.run(main)
