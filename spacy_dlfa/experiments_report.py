@@ -103,14 +103,89 @@ def _deltas(task: str, groups: dict) -> List[str]:
     return lines
 
 
+def _sweep(groups: dict) -> Dict[int, dict]:
+    return dict(sorted((g["layer"], g) for name, g in groups.items() if name.startswith("dlfa_l")))
+
+
+def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -> List[str]:
+    """Layer-sweep plot and language x layer heatmap; [] with fewer than two swept layers."""
+    sweep = _sweep(groups)
+    if len(sweep) < 2:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    source = TASKS[task].source_language
+    langs = sorted(set.intersection(*(set(g["mean"]) for g in sweep.values())), key=lambda l: (l != source, l))
+    targets = [l for l in langs if l != source]
+    layers = list(sweep)
+    average = [mean(sweep[k]["mean"][l] for l in targets) for k in layers]
+    dev = selection.get("dev_scores", {})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(layers, average, "o-", label=f"average of {len(targets)} targets (test)")
+    ax.plot(layers, [sweep[k]["mean"][source] for k in layers], "s-", label=f"{source} (test)")
+    if dev:
+        ax.plot(layers, [dev.get(str(k), dev.get(k, float("nan"))) for k in layers], "^--", label=f"{source} dev (selection)")
+    if "baseline" in groups:
+        ax.axhline(mean(groups["baseline"]["mean"][l] for l in targets), color="grey", ls=":", label="baseline, average of targets")
+    if selection.get("chosen_layer") is not None and "dev_scores" in selection:
+        ax.axvline(selection["chosen_layer"], color="red", alpha=0.3, label="chosen on English dev")
+    ax.set_xlabel("fused lower layer")
+    ax.set_ylabel(METRIC[task][1])
+    ax.set_xticks(layers)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(output_dir / f"{task}_layer_sweep.png", dpi=120)
+    plt.close(fig)
+
+    reference = groups.get("baseline", {}).get("mean")
+    values = [[sweep[k]["mean"][l] - (reference[l] if reference else 0.0) for k in layers] for l in langs]
+    fig, ax = plt.subplots(figsize=(1 + 0.8 * len(layers), 0.4 * len(langs) + 1.2))
+    span = max(abs(v) for row in values for v in row) or 1.0
+    image = ax.imshow(values, cmap="RdBu" if reference else "viridis", vmin=-span if reference else None, vmax=span if reference else None, aspect="auto")
+    ax.set_xticks(range(len(layers)), [str(k) for k in layers])
+    ax.set_yticks(range(len(langs)), langs)
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:+.1f}" if reference else f"{v:.1f}", ha="center", va="center", fontsize=7)
+    ax.set_xlabel("fused lower layer")
+    ax.set_title(f"{task.upper()}: " + ("DLFA minus baseline" if reference else METRIC[task][1]), fontsize=9)
+    fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(output_dir / f"{task}_layer_heatmap.png", dpi=120)
+    plt.close(fig)
+    rows = " | ".join(f"{k}: {a:.1f}" for k, a in zip(layers, average))
+    return [
+        "### Layer sweep (seed " + ", ".join(sorted({s for g in sweep.values() for s in g["seeds"]})) + ")",
+        "",
+        f"Average of targets by fused layer: {rows}. "
+        + (f"English dev scores used for the choice: {', '.join(f'{k}: {float(v):.1f}' for k, v in dev.items())}; chosen layer {selection.get('chosen_layer')}." if dev else "The layer is not yet chosen by the sweep."),
+        "",
+        f"![layer sweep]({task}_layer_sweep.png) ![language x layer]({task}_layer_heatmap.png)",
+        "",
+    ]
+
+
+def _public(task: str, group: dict) -> dict:
+    """The summary schema: English as ``en`` (POS: the source treebank), no private keys."""
+    source = TASKS[task].source_language
+    rename = lambda scores: {"en" if lang == source else lang: score for lang, score in scores.items()}  # noqa: E731
+    return {"layer": group["layer"], "seeds": {seed: rename(s) for seed, s in group["seeds"].items()}, "mean": rename(group["mean"])}
+
+
 def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(metrics_root)
-    public = {task: {v: {k: x for k, x in g.items() if not k.startswith("_")} for v, g in groups.items()} for task, groups in summary.items()}
+    public = {task: {v: _public(task, g) for v, g in groups.items()} for task, groups in summary.items()}
     (output_dir / "zero_shot_summary.json").write_text(json.dumps(public, indent=1, sort_keys=True), encoding="utf8")
     sections = ["# Zero-shot experiments: DLFA vs the last-layer baseline", ""]
     for task, groups in summary.items():
+        selection_file = metrics_root / task / "selection.json"
+        selection = json.loads(selection_file.read_text()) if selection_file.exists() else {}
         sections += [f"## {task.upper()}", "", *_table(task, groups), "", *_deltas(task, groups), ""]
+        sections += _sweep_section(task, groups, selection, output_dir)
         sections += [f"The paper reports +{PAPER_DELTA[task]} for this task over mBERT; our backbone is the embedded e5-small (see README).", ""]
         seeds = min(len(g["seeds"]) for g in groups.values())
         if seeds < 3:

@@ -43,12 +43,12 @@ def test_stage_plans():
         plan("ner", "tuning", [2], [1], 2)
 
 
-def _write_run(root: Path, name: str, scores: dict) -> None:
-    run_dir = root / "ner" / name
+def _write_run(root: Path, name: str, scores: dict, task: str = "ner") -> None:
+    run_dir = root / task / name
     run_dir.mkdir(parents=True)
     for lang, correct in scores.items():
         counts = [[1, 0, 0]] * correct + [[0, 1, 1]] * (10 - correct)  # F1 = correct / 10
-        (run_dir / f"{lang}.json").write_text(json.dumps({"ents_f": correct / 10}))
+        (run_dir / f"{lang}.json").write_text(json.dumps({"ents_f": correct / 10, "tag_acc": correct / 10}))
         (run_dir / f"{lang}.sentences.json").write_text(json.dumps({"ents": counts, "tags": [[0, 1]] * 10}))
 
 
@@ -60,14 +60,19 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     _write_run(root, "dlfa_l6_s2", {"en": 9, "de": 7, "zh": 7})
     _write_run(root, "dlfa_l2_s1", {"en": 6, "de": 6, "zh": 6})
     _write_run(root, "aif_last_s1", {"en": 8, "de": 6, "zh": 4})
-    (root / "ner" / "selection.json").write_text(json.dumps({"chosen_layer": 6}))
+    _write_run(root, "baseline_s1", {"en_ewt": 9, "de_gsd": 4}, task="pos")
+    (root / "ner" / "selection.json").write_text(json.dumps({"chosen_layer": 6, "dev_scores": {2: 70.0, 6: 80.0}}))
     report = write_experiments_report(root, tmp_path / "reports").read_text()
     summary = json.loads((tmp_path / "reports" / "zero_shot_summary.json").read_text())["ner"]
     assert set(summary) == {"baseline", "dlfa", "dlfa_l6", "dlfa_l2", "aif_last"}
+    pos = json.loads((tmp_path / "reports" / "zero_shot_summary.json").read_text())["pos"]
+    assert pos["baseline"]["seeds"]["1"] == {"en": 90.0, "de_gsd": 40.0}
     assert summary["aif_last"]["layer"] is None and summary["aif_last"]["mean"]["de"] == 60.0
     assert summary["dlfa"]["layer"] == 6 and summary["dlfa"]["seeds"]["2"] == {"en": 90.0, "de": 70.0, "zh": 70.0}
     assert summary["baseline"]["mean"] == {"de": 50.0, "en": 80.0, "zh": 40.0}
     assert "| **average of 2 targets** | **45.0** | **65.0** | **50.0** |" in report
+    assert "Average of targets by fused layer: 2: 60.0 | 6: 65.0. English dev scores used for the choice: 2: 70.0, 6: 80.0; chosen layer 6." in report
+    assert (tmp_path / "reports" / "ner_layer_sweep.png").stat().st_size > 0 and (tmp_path / "reports" / "ner_layer_heatmap.png").exists()
     assert "| dlfa | +20.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
 
 
