@@ -93,14 +93,16 @@ def train(run: Run, settings: Settings) -> Path:
     run_config(run, settings).to_disk(output / "config.cfg")
     msg.info(f"training {run.task} {run.name} -> {output}")
     command = [sys.executable, "-m", "spacy", "train", str(output / "config.cfg"), "--output", str(output), "--gpu-id", str(settings.gpu_id)]
+    start = time.perf_counter()
     with open(output / "train.log", "w", encoding="utf8") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
+    (output / "train_seconds.json").write_text(json.dumps(round(time.perf_counter() - start)), encoding="utf8")
     return model
 
 
 def dev_score(run: Run, settings: Settings) -> float:
     """English dev score of model-best, kept with the run's metrics."""
-    saved = settings.metrics_dir / run.task / run.name / "english.dev.json"
+    saved = settings.metrics_dir / run.task / run.name / "run.meta.json"
     if saved.exists():
         return json.loads(saved.read_text(encoding="utf8"))["dev_score"]
     meta = json.loads((settings.training_dir / run.task / run.name / "model-best" / "meta.json").read_text(encoding="utf8"))
@@ -112,8 +114,16 @@ def evaluate(run: Run, settings: Settings) -> Path:
     languages = [TASKS[run.task].source_language, *settings.targets]
     if all((metrics / f"{lang}.sentences.json").exists() for lang in languages):
         return metrics
-    evaluate_languages(train(run, settings), settings.corpus_dir, languages, metrics, settings.gpu_id)
-    (metrics / "english.dev.json").write_text(json.dumps({"dev_score": dev_score(run, settings)}), encoding="utf8")
+    model = train(run, settings)
+    start = time.perf_counter()
+    evaluate_languages(model, settings.corpus_dir, languages, metrics, settings.gpu_id)
+    train_seconds = model.parent / "train_seconds.json"
+    record = {
+        "dev_score": dev_score(run, settings),
+        "train_seconds": json.loads(train_seconds.read_text()) if train_seconds.exists() else None,
+        "evaluate_seconds": round(time.perf_counter() - start),
+    }
+    (metrics / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
     return metrics
 
 

@@ -175,6 +175,30 @@ def _public(task: str, group: dict) -> dict:
     return {"layer": group["layer"], "seeds": {seed: rename(s) for seed, s in group["seeds"].items()}, "mean": rename(group["mean"])}
 
 
+def _timings(task: str, metrics_root: Path) -> List[str]:
+    lines = ["| run | English dev | train (min) | evaluate (min) |", "|---|---:|---:|---:|"]
+    minutes = lambda seconds: "n/a" if seconds is None else f"{seconds / 60:.1f}"  # noqa: E731
+    for run_dir in sorted(p for p in (metrics_root / task).iterdir() if (p / "run.meta.json").exists()):
+        meta = json.loads((run_dir / "run.meta.json").read_text())
+        lines.append(f"| {run_dir.name} | {meta['dev_score']:.1f} | {minutes(meta.get('train_seconds'))} | {minutes(meta.get('evaluate_seconds'))} |")
+    return lines if len(lines) > 2 else []
+
+
+RERUN = """## Rerunning a cell
+
+Every run is one cell `<variant>[_l<layer>]_s<seed>`; finished cells are skipped, so rerunning one means removing
+`metrics/experiments/<task>/<run>` and `training/experiments/<task>/<run>`, then e.g.
+
+    python -m spacy_dlfa experiments ner --stages headline --layer 6 --seeds 1 --variants dlfa --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner
+    python -m spacy_dlfa experiments pos --stages sweep --layers 4 --seeds 0 --targets "de_gsd fr_gsd es_gsd zh_gsd ru_gsd ja_gsd fi_tdt tr_imst ar_pud hi_pud" --corpus-dir corpus/pos
+    python -m spacy_dlfa experiments ner --stages ablations --layer 6 --seeds 0 --variants "mean_fusion concat_fusion aif_last" --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner
+    python -m spacy_dlfa experiments-report metrics/experiments reports
+
+or the whole grid with `python -m spacy project run experiments`. Times are wall-clock on 2 CPU cores (the machine
+was sometimes shared with other work); a GPU (`--gpu-id 0`) is much faster.
+"""
+
+
 def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(metrics_root)
@@ -186,10 +210,13 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
         selection = json.loads(selection_file.read_text()) if selection_file.exists() else {}
         sections += [f"## {task.upper()}", "", *_table(task, groups), "", *_deltas(task, groups), ""]
         sections += _sweep_section(task, groups, selection, output_dir)
+        timings = _timings(task, metrics_root)
+        sections += ["### Runs", "", *timings, ""] if timings else []
         sections += [f"The paper reports +{PAPER_DELTA[task]} for this task over mBERT; our backbone is the embedded e5-small (see README).", ""]
         seeds = min(len(g["seeds"]) for g in groups.values())
         if seeds < 3:
             sections += [f"Only {seeds} seed{'s' if seeds > 1 else ''} per variant so far: the interval covers the sampling of test sentences, not the variance between training runs.", ""]
+    sections.append(RERUN)
     report = output_dir / "experiments.md"
     report.write_text("\n".join(sections), encoding="utf8")
     msg.good(f"wrote {report} and {output_dir / 'zero_shot_summary.json'}")
