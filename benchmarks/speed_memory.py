@@ -10,7 +10,7 @@ training). Sections, each printing its figures and ratios:
 1. inference: words/s of ``spacy benchmark speed``'s own timing loop
    (spacy.cli.benchmark_speed.benchmark), the pipelines taking turns in rounds
    on the same docs; plus the raw Hugging Face forward (tokenizer + model, no
-   grad) on the same texts and batch size, the ceiling;
+   grad) on the same docs, batches and length-sorted sub-batches, the ceiling;
 2. memory: ``doc._.trf_data`` bytes per token on N docs, every hidden layer kept
    vs ``keep_hidden_layers`` (arrays that share memory are counted once);
 3. training: words/s of ``nlp.update`` for the baseline, DLFA, and DLFA with
@@ -18,7 +18,7 @@ training). Sections, each printing its figures and ratios:
    sending gradients only for the layers used).
 """
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence
 
@@ -33,6 +33,8 @@ from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 from thinc.api import fix_random_seed
 from transformers.utils import logging as hf_logging
+
+from spacy_transformers.util import batch_by_length
 
 from spacy_dlfa.layers import transformer as transformer_module
 from spacy_dlfa.tasks import TASKS
@@ -61,33 +63,36 @@ def summarize(sample: numpy.ndarray) -> str:
     return f"{sample.mean():8.1f} words/s (95% CI {means[50]:.1f}-{means[1950]:.1f}, {len(sample)} batches)"
 
 
-def hf_forward(transformer: Path, texts: Sequence[str], n_words: Sequence[int], batch_size: int) -> numpy.ndarray:
+def hf_forward(transformer: Path, docs: Sequence[Doc], batch_size: int, max_batch_items: int) -> numpy.ndarray:
+    """Tokenizer + model forward per batch of docs, split into the sub-batches
+    the transformer component makes (spacy_transformers.util.batch_by_length)."""
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(transformer)
     model = AutoModel.from_pretrained(transformer).eval()
     wps = []
     with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
+        for start in range(0, len(docs), batch_size):
+            batch = docs[start : start + batch_size]
             began = time.perf_counter()
-            encoded = tokenizer(list(texts[start : start + batch_size]), padding="longest", truncation=True, return_tensors="pt")
-            model(**encoded)
-            wps.append(sum(n_words[start : start + batch_size]) / (time.perf_counter() - began))
+            for indices in batch_by_length(batch, max_batch_items):
+                model(**tokenizer([batch[i].text for i in indices], padding="longest", truncation=True, return_tensors="pt"))
+            wps.append(sum(len(doc) for doc in batch) / (time.perf_counter() - began))
     return numpy.array(wps)
 
 
 def inference(pipelines: Dict[str, Language], transformer: Path, docs: List[Doc], rounds: int, n_batches: int, batch_size: int) -> None:
     print(f"\n## 1. Inference: {rounds} rounds x {n_batches} batches of {batch_size} docs per pipeline, taking turns")
     samples: Dict[str, List[numpy.ndarray]] = {name: [] for name in [*pipelines, "raw HF forward"]}
-    texts = [docs[i % len(docs)].text for i in range(n_batches * batch_size)]
-    n_words = [len(docs[i % len(docs)]) for i in range(n_batches * batch_size)]
+    max_items = pipelines["dlfa"].get_pipe("transformer").cfg["max_batch_items"]
+    bench_docs = [docs[i % len(docs)] for i in range(n_batches * batch_size)]
     for name, nlp in pipelines.items():
         benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
-    hf_forward(transformer, texts[: 2 * batch_size], n_words, batch_size)
+    hf_forward(transformer, bench_docs[: 2 * batch_size], batch_size, max_items)
     for _ in range(rounds):
         for name, nlp in pipelines.items():
             samples[name].append(benchmark(nlp, docs, n_batches, batch_size, shuffle=False))
-        samples["raw HF forward"].append(hf_forward(transformer, texts, n_words, batch_size))
+        samples["raw HF forward"].append(hf_forward(transformer, bench_docs, batch_size, max_items))
     means = {}
     for name, parts in samples.items():
         sample = numpy.concatenate(parts)
@@ -146,6 +151,23 @@ def dense_hidden_gradients(n_layers: int):
         transformer_module.HiddenGradients.add = original
 
 
+@contextmanager
+def hidden_gradient_sinks() -> Iterator[List[object]]:
+    """Collect every HiddenGradients sink created while active."""
+    sinks: List[object] = []
+    original = transformer_module.HiddenGradients.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        sinks.append(self)
+
+    transformer_module.HiddenGradients.__init__ = init
+    try:
+        yield sinks
+    finally:
+        transformer_module.HiddenGradients.__init__ = original
+
+
 def training(task: str, transformer: Path, width: int, layer: int, train: List[Doc], steps: int, batch_docs: int) -> None:
     print(f"\n## 3. Training: {steps} nlp.update steps of {batch_docs} docs per variant, taking turns")
     pipelines = {name: build_pipeline(task, variant, transformer, width, layer, "config", train) for name, variant in (("baseline", "baseline"), ("dlfa", "dlfa"), ("dlfa dense grads", "dlfa"))}
@@ -153,20 +175,21 @@ def training(task: str, transformer: Path, width: int, layer: int, train: List[D
     n_hidden = pipelines["dlfa"].get_pipe("transformer").model.transformer.config.num_hidden_layers + 1
     batches = [train[i : i + batch_docs] for i in range(0, len(train) - batch_docs + 1, batch_docs)]
     wps: Dict[str, List[float]] = {name: [] for name in pipelines}
+    gradient_bytes: Dict[str, List[int]] = {name: [] for name in pipelines}
     for step in range(steps + 2):
         batch = batches[step % len(batches)]
         for name, nlp in pipelines.items():
             egs = [Example(nlp.make_doc(doc.text), doc) for doc in batch]
-            began = time.perf_counter()
-            if name == "dlfa dense grads":
-                with dense_hidden_gradients(n_hidden):
-                    nlp.update(egs, sgd=optimizers[name])
-            else:
+            dense = dense_hidden_gradients(n_hidden) if name == "dlfa dense grads" else nullcontext()
+            with hidden_gradient_sinks() as sinks, dense:
+                began = time.perf_counter()
                 nlp.update(egs, sgd=optimizers[name])
+                elapsed = time.perf_counter() - began
             if step >= 2:  # the first two steps warm up
-                wps[name].append(sum(len(doc) for doc in batch) / (time.perf_counter() - began))
+                wps[name].append(sum(len(doc) for doc in batch) / elapsed)
+                gradient_bytes[name].append(sum(g.nbytes for sink in sinks for g in sink.by_layer.values()))
     for name, sample in wps.items():
-        print(f"{name:>18}: {summarize(numpy.array(sample))}")
+        print(f"{name:>18}: {summarize(numpy.array(sample))}, hidden-layer gradients {numpy.mean(gradient_bytes[name]) / 2**20:.2f} MiB/step")
     print(f"ratio DLFA / baseline training: {numpy.mean(wps['dlfa']) / numpy.mean(wps['baseline']):.3f}")
     print(f"ratio DLFA sparse / dense hidden gradients: {numpy.mean(wps['dlfa']) / numpy.mean(wps['dlfa dense grads']):.3f}")
 
