@@ -270,10 +270,21 @@ def wikiann_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabL
 # Hugging Face rows
 
 
+def _row_list(row: Mapping[str, Any], key: str, number: int, source: str) -> List[Any]:
+    """The column `key` of a row as a list; a string is not a list of tokens."""
+    value = row[key]
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise CorpusFormatError(source, number, f"expected a list in '{key}', got {type(value).__name__}", unit="row")
+    return list(value)
+
+
 def _row_columns(row: Mapping[str, Any], number: int, source: str, label_key: str) -> Tuple[List[str], List[Any]]:
+    if not isinstance(row, Mapping):
+        raise CorpusFormatError(source, number, f"expected a row with 'tokens' and '{label_key}', "
+                                f"got {type(row).__name__}", unit="row")
     if "tokens" not in row or label_key not in row:
         raise CorpusFormatError(source, number, f"expected a row with 'tokens' and '{label_key}'", unit="row")
-    tokens, labels = list(row["tokens"]), list(row[label_key])
+    tokens, labels = _row_list(row, "tokens", number, source), _row_list(row, label_key, number, source)
     if len(tokens) != len(labels):
         raise CorpusFormatError(source, number, f"expected as many '{label_key}' as 'tokens', got "
                                 f"{len(labels)} and {len(tokens)}", unit="row")
@@ -296,7 +307,10 @@ def _ud_row_sentence(row: Mapping[str, Any], number: int, source: str) -> Senten
     """Keep the syntactic words of one HF UD row: drop range rows (UPOS "_") and,
     when the row has a ``head`` column, empty nodes (head "None")."""
     tokens, upos_ids = _row_columns(row, number, source, "upos")
-    heads = row.get("head")
+    heads = None if row.get("head") is None else _row_list(row, "head", number, source)
+    if heads is not None and len(heads) != len(tokens):
+        raise CorpusFormatError(source, number, f"expected as many 'head' as 'tokens', got {len(heads)} and "
+                                f"{len(tokens)}", unit="row")
     words, tags, n_ranges, n_empty = [], [], 0, 0
     for i, (token, upos_id) in enumerate(zip(tokens, upos_ids)):
         tag = _class_name(HF_UD_UPOS, upos_id, number, source, "upos")

@@ -1,5 +1,7 @@
-"""Shared fixtures: a tiny random BERT with a locally trained WordPiece tokenizer."""
+"""Shared fixtures: a tiny random BERT with a locally trained WordPiece tokenizer, and tiny
+pipelines trained on it and saved to disk."""
 from pathlib import Path
+from typing import Dict, Iterator
 
 import pytest
 
@@ -19,3 +21,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"the data mirror {SHARED_DATA} is absent (it sits beside the repository in CI)")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def trained_pipelines(tiny_bert, tmp_path_factory) -> Dict[str, Path]:
+    """NER and tagger pipelines trained a few seeded steps on the tiny model (SHORT_SPANS), saved to disk."""
+    from pipelines import one_torch_thread, train_tiny
+
+    root = tmp_path_factory.mktemp("trained")
+    paths = {}
+    with one_torch_thread():
+        for task in ("ner", "tagger"):
+            nlp, _ = train_tiny(task, tiny_bert)
+            paths[task] = root / task
+            nlp.to_disk(paths[task])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def single_torch_thread() -> Iterator[None]:
+    from pipelines import one_torch_thread
+
+    with one_torch_thread():
+        yield

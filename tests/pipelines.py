@@ -1,16 +1,21 @@
 """Build pipelines from the shipped configs on the tiny test model."""
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import spacy
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
+from thinc.api import fix_random_seed
+import torch
 
 from conftest import REPO, SENTENCES, TINY_WIDTH
 
 COMPONENT = {"ner": "ner", "tagger": "tagger"}
+# Windows that fit the tiny model's 64 positions, so that long docs are split into many spans.
+SHORT_SPANS = {"@span_getters": "spacy-transformers.strided_spans.v1", "window": 24, "stride": 20}
 
 
 def tiny_overrides(task: str, model_path: Path, variant: str = "dlfa", fusion_layer: int = 1) -> Dict[str, object]:
@@ -66,3 +71,40 @@ def fusion_listener(nlp: Language, component: str):
         if len(node.layers) == 2 and node.layers[1].name == "fused-trfs2arrays":
             return node
     raise LookupError(f"{component} has no fusion listener")
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread: the tiny models run several times faster (OpenMP overhead dominates,
+    worse on a busy machine), and a process forked afterwards can run torch (see test_multiprocessing)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def gold_docs(task: str, vocab) -> List[Doc]:
+    return tagged_docs(vocab) if task == "tagger" else entity_docs(vocab)
+
+
+def train_tiny(task: str, model_path: Path, steps: int = 3, seed: int = 0, extra: Optional[Dict[str, object]] = None
+               ) -> Tuple[Language, List[Dict[str, float]]]:
+    """A pipeline on SHORT_SPANS trained `steps` updates from `seed`, and the losses of each update."""
+    fix_random_seed(seed)
+    nlp = load_pipeline(task, model_path, extra={"components.transformer.model.get_spans": SHORT_SPANS, **(extra or {})})
+    egs = examples(nlp, gold_docs(task, nlp.vocab))
+    optimizer = nlp.initialize(lambda: egs)
+    losses_per_step = []
+    for _ in range(steps):
+        losses: Dict[str, float] = {}
+        nlp.update(egs, sgd=optimizer, losses=losses, drop=0.1)
+        losses_per_step.append({name: float(loss) for name, loss in losses.items()})
+    return nlp, losses_per_step
+
+
+def annotations(docs) -> List[List[tuple]]:
+    """Per doc: (text, tag, IOB, entity type) of every token, then the entity spans."""
+    return [[(t.text, t.tag_, t.ent_iob_, t.ent_type_) for t in doc] + [(e.start, e.end, e.label_) for e in doc.ents]
+            for doc in docs]

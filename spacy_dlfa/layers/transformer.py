@@ -11,18 +11,27 @@ With ``keep_hidden_layers`` set, each doc's ``TransformerData`` holds only
 those hidden layers; the others become empty arrays, so indices (and the
 errors of listeners asking for a dropped layer) stay the same.
 """
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+from safetensors import safe_open
 from spacy.tokens import Doc
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData
 from spacy_transformers.layers import TransformerModel as StockTransformerModel
 from spacy_transformers.layers.transformer_model import _convert_transformer_inputs
 from spacy_transformers.layers.transformer_model import forward as stock_forward
+from spacy_transformers.layers.transformer_model import init as stock_init
 from thinc.api import ArgsKwargs, Model, get_array_module, xp2torch
 from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
+
+# torch's OpenMP pool does not survive fork: a worker forked after the parent ran
+# torch on several threads hangs in its first parallel op (nlp.pipe(n_process=2)).
+os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 HIDDEN_GRADIENTS_KEY = "dlfa_hidden_gradients"
 KEEP_SETTING = "keep_hidden_layers"
@@ -119,7 +128,7 @@ class FusableTransformerModel(StockTransformerModel):
             mixed_precision=mixed_precision,
             grad_scaler_config=grad_scaler_config,
         )
-        self.replace_callbacks(forward, init=self.init)
+        self.replace_callbacks(forward, init=init)
         hf_wrapper = self.layers[0]
         hf_wrapper.attrs["convert_inputs"] = _convert_inputs
         hf_wrapper.attrs["convert_outputs"] = _convert_outputs
@@ -129,8 +138,30 @@ class FusableTransformerModel(StockTransformerModel):
     def copy(self) -> "FusableTransformerModel":
         copied = super().copy()
         copied.__class__ = FusableTransformerModel
-        copied.replace_callbacks(forward, init=self.init)
+        copied.replace_callbacks(forward, init=init)
         return copied
+
+
+def init(model: Model, X=None, Y=None) -> None:
+    if not model.attrs["has_transformer"] and Path(model.attrs["name"]).is_dir():
+        check_model_folder(Path(model.attrs["name"]))
+    stock_init(model, X, Y)
+
+
+def check_model_folder(folder: Path) -> None:
+    """Fail on an unreadable JSON or safetensors file in a local model folder,
+    naming it (Hugging Face's own errors often do not)."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not valid JSON (truncated or corrupt?): {error}") from None
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt") as weights:
+                weights.keys()
+        except Exception as error:
+            raise ValueError(f"{path}: unreadable weights (truncated or corrupt?): {error}") from None
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
