@@ -63,13 +63,9 @@ def summarize(sample: numpy.ndarray) -> str:
     return f"{sample.mean():8.1f} words/s (95% CI {means[50]:.1f}-{means[1950]:.1f}, {len(sample)} batches)"
 
 
-def hf_forward(transformer: Path, docs: Sequence[Doc], batch_size: int, max_batch_items: int) -> numpy.ndarray:
+def hf_forward(tokenizer, model, docs: Sequence[Doc], batch_size: int, max_batch_items: int) -> numpy.ndarray:
     """Tokenizer + model forward per batch of docs, split into the sub-batches
     the transformer component makes (spacy_transformers.util.batch_by_length)."""
-    from transformers import AutoModel, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(transformer)
-    model = AutoModel.from_pretrained(transformer).eval()
     wps = []
     with torch.no_grad():
         for start in range(0, len(docs), batch_size):
@@ -86,13 +82,16 @@ def inference(pipelines: Dict[str, Language], transformer: Path, docs: List[Doc]
     samples: Dict[str, List[numpy.ndarray]] = {name: [] for name in [*pipelines, "raw HF forward"]}
     max_items = pipelines["dlfa"].get_pipe("transformer").cfg["max_batch_items"]
     bench_docs = [docs[i % len(docs)] for i in range(n_batches * batch_size)]
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(transformer), AutoModel.from_pretrained(transformer).eval()
     for name, nlp in pipelines.items():
         benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
-    hf_forward(transformer, bench_docs[: 2 * batch_size], batch_size, max_items)
+    hf_forward(tokenizer, model, bench_docs[: 2 * batch_size], batch_size, max_items)
     for _ in range(rounds):
         for name, nlp in pipelines.items():
             samples[name].append(benchmark(nlp, docs, n_batches, batch_size, shuffle=False))
-        samples["raw HF forward"].append(hf_forward(transformer, bench_docs, batch_size, max_items))
+        samples["raw HF forward"].append(hf_forward(tokenizer, model, bench_docs, batch_size, max_items))
     means = {}
     for name, parts in samples.items():
         sample = numpy.concatenate(parts)
