@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import spacy
 
 from conftest import REPO
 
@@ -56,6 +57,15 @@ def test_smoke_rerun_skips_finished_steps(smoke_project):
     assert result.stdout.count("Skipping") >= 4, result.stdout
 
 
+TEXTS = ["Angela Merkel besuchte Peking .", "北京是中国的首都。", "ذهب محمد إلى القاهرة ."]
+# per text: IOB tags, entities, and a checksum of the transformer output
+PREDICTIONS = (
+    "def predictions(nlp, texts):\n"
+    "    return [([t.ent_iob_ + t.ent_type_ for t in d], [[e.text, e.label_] for e in d.ents],\n"
+    "             float(abs(d._.trf_data.model_output.last_hidden_state).sum())) for d in nlp.pipe(texts)]\n"
+)
+
+
 def test_packaged_pipeline_loads_in_a_fresh_process(smoke_project, tmp_path):
     model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
     meta = tmp_path / "meta.json"
@@ -68,11 +78,17 @@ def test_packaged_pipeline_loads_in_a_fresh_process(smoke_project, tmp_path):
         "import json, sys, spacy\n"
         "nlp = spacy.load('xx_smoke_ner')\n"
         "assert 'spacy_dlfa' in sys.modules  # loaded through the entry points, not by hand\n"
-        "texts = ['Angela Merkel besuchte Peking .', '北京是中国的首都。', 'ذهب محمد إلى القاهرة .']\n"
-        "print(json.dumps({'tokens': [len(nlp(t)) for t in texts], 'meta': nlp.meta}))\n"
+        f"texts = {TEXTS!r}\n"
+        f"{PREDICTIONS}\n"
+        "print(json.dumps({'tokens': [len(nlp(t)) for t in texts], 'meta': nlp.meta, 'predictions': predictions(nlp, texts)}))\n"
     )
     result = _run([sys.executable, "-c", script], tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")})
     output = json.loads(result.stdout.strip().splitlines()[-1])
     assert all(n > 0 for n in output["tokens"])
+    namespace: dict = {}
+    exec(PREDICTIONS, namespace)
+    expected = json.loads(json.dumps(namespace["predictions"](spacy.load(model), TEXTS)))
+    assert [p[:2] for p in output["predictions"]] == [p[:2] for p in expected]
+    assert [p[2] for p in output["predictions"]] == pytest.approx([p[2] for p in expected], rel=1e-5)
     assert set(output["meta"]["zero_shot"]) == {"ar", "de", "en", "zh"}
     assert any(req.startswith("spacy-dlfa") for req in output["meta"]["requirements"])
