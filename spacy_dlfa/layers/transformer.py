@@ -7,6 +7,9 @@ and the backward pass pairs each layer that received a gradient with its
 tensor. The last-layer gradient keeps the stock route, so stock listeners can
 share the transformer with fusion listeners.
 
+Sentence pairs (``spacy_dlfa.pairs``) get segment ids as ``tokenizer(a, b)``
+would give them: 1 for the second text with BERT-style tokenizers.
+
 With ``keep_hidden_layers`` set, each doc's ``TransformerData`` holds only
 those hidden layers; the others become empty arrays, so indices (and the
 errors of listeners asking for a dropped layer) stay the same.
@@ -29,12 +32,15 @@ from thinc.api import ArgsKwargs, Model, get_array_module, xp2torch
 from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
 
+from ..pairs import pair_segment_separator_id
+
 # torch's OpenMP pool does not survive fork: a worker forked after the parent ran
 # torch on several threads hangs in its first parallel op (nlp.pipe(n_process=2)).
 os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 HIDDEN_GRADIENTS_KEY = "dlfa_hidden_gradients"
 KEEP_SETTING = "keep_hidden_layers"
+SEGMENT_SEPARATOR = "segment_separator_id"
 
 
 def resolve_layer(layer: int, n_hidden_states: int, setting: str) -> int:
@@ -165,6 +171,8 @@ def check_model_folder(folder: Path) -> None:
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+    if model.tokenizer is not None:
+        model.layers[0].attrs[SEGMENT_SEPARATOR] = pair_segment_separator_id(model.tokenizer)
     batch, backprop_stock = stock_forward(model, docs, is_train)
     last = batch.model_output.last_hidden_state
     sink = HiddenGradients(tuple(last.shape), model.ops.xp) if is_train else None
@@ -207,7 +215,20 @@ def _convert_inputs(model: Model, wordpieces, is_train: bool):
     if is_train and model.attrs.get("freeze_embeddings", False):
         transformer = model.shims[0]._model
         transformer.get_input_embeddings().weight.requires_grad_(False)
-    return _convert_transformer_inputs(model, wordpieces, is_train)
+    inputs, backprop = _convert_transformer_inputs(model, wordpieces, is_train)
+    separator = model.attrs.get(SEGMENT_SEPARATOR)
+    if separator is not None and "token_type_ids" in inputs.kwargs:
+        types = inputs.kwargs["token_type_ids"]
+        inputs.kwargs["token_type_ids"] = pair_token_types(inputs.kwargs["input_ids"], separator).to(types.dtype)
+    return inputs, backprop
+
+
+def pair_token_types(input_ids: torch.Tensor, separator: int) -> torch.Tensor:
+    """1 from after the first separator up to the last one (BERT's segment B), else 0.
+    Rows with fewer than two separators (single texts) stay all 0."""
+    is_sep = (input_ids == separator).long()
+    before = is_sep.cumsum(dim=1) - is_sep
+    return ((before >= 1) & (before < is_sep.sum(dim=1, keepdim=True))).long()
 
 
 def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
