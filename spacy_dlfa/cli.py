@@ -49,19 +49,24 @@ def corpus(
 
 @app.command()
 def prepare(
-    task: str = typer.Argument(..., help="ner (WikiANN) or pos (UD)"),
+    task: str = typer.Argument(..., help="ner (WikiANN), pos (UD), xnli or pawsx (sentence pairs)"),
     output_dir: Path = typer.Argument(..., help="Folder for train/dev/test-<lang>.spacy"),
-    targets: str = typer.Option(..., help="Target languages (ner) or treebanks (pos), space separated"),
+    targets: str = typer.Option(..., help="Target languages (ner, xnli, pawsx) or treebanks (pos), space separated"),
     mirror: Path = typer.Option(Path("../shared/data"), help="Local data mirror"),
-    source: str = typer.Option("mirror", help="mirror, or hub (Hugging Face datasets; WikiANN only)"),
-    train_limit: int = typer.Option(0, help="First N training sentences (0 = all)"),
-    dev_limit: int = typer.Option(0, help="First N dev sentences (0 = all)"),
-    eval_limit: int = typer.Option(0, help="First N test sentences per language (0 = all)"),
+    source: str = typer.Option("mirror", help="mirror, or hub (Hugging Face datasets; not for pos)"),
+    train_limit: int = typer.Option(0, help="First N training sentences or pairs (0 = all)"),
+    dev_limit: int = typer.Option(0, help="First N dev sentences or pairs (0 = all)"),
+    eval_limit: int = typer.Option(0, help="First N test sentences or pairs per language (0 = all)"),
+    transformer: str = typer.Option("assets/e5-small", help="xnli/pawsx: model folder or hub name whose tokenizer's pair "
+                                    "separator goes into every Doc; the corpus then fits only that tokenizer family"),
+    holdout: int = typer.Option(0, help="xnli/pawsx from the mirror: English dev pairs held out of training, used as dev "
+                                "and (at the same lines) as every language's test set (0 = task default: xnli 750, pawsx 600)"),
 ) -> None:
     """Write the English train/dev DocBins and one test DocBin per language."""
     from .tasks import prepare_task
 
-    prepare_task(task, output_dir, _languages(targets), mirror, source, _limit(train_limit), _limit(dev_limit), _limit(eval_limit))
+    prepare_task(task, output_dir, _languages(targets), mirror, source, _limit(train_limit), _limit(dev_limit),
+                 _limit(eval_limit), transformer=transformer, holdout=_limit(holdout))
 
 
 @app.command()
@@ -105,7 +110,7 @@ def meta(
 
 @app.command()
 def experiments(
-    task: str = typer.Argument(..., help="ner or pos"),
+    task: str = typer.Argument(..., help="ner, pos, xnli or pawsx"),
     stages: str = typer.Option("sweep headline ablations", help="Stages to run, in order"),
     layers: str = typer.Option("2 4 6 8 10", help="Lower layers for the sweep"),
     seeds: str = typer.Option("0 1 2", help="Seeds of the headline pair (the first one also for sweep and ablations)"),
@@ -118,8 +123,8 @@ def experiments(
     training_dir: Path = typer.Option(Path("training/experiments")),
     metrics_dir: Path = typer.Option(Path("metrics/experiments")),
     configs_dir: Path = typer.Option(Path("configs")),
-    max_steps: int = typer.Option(1500),
-    batch_size: int = typer.Option(256),
+    max_steps: int = typer.Option(0, help="Training steps (0: the config's)"),
+    batch_size: int = typer.Option(0, help="Batcher size (0: the config's)"),
     gpu_id: int = typer.Option(-1),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""

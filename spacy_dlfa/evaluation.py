@@ -22,19 +22,25 @@ from wasabi import msg
 
 handle_scores_per_type = importlib.import_module("spacy.cli.evaluate").handle_scores_per_type
 
-SCORE_KEYS = ("token_acc", "tag_acc", "pos_acc", "ents_p", "ents_r", "ents_f", "cats_score", "speed")
+# spacy evaluate's keys, plus cats_micro_f: accuracy for exclusive classes (spacy evaluate shows macro F only)
+SCORE_KEYS = ("token_acc", "tag_acc", "pos_acc", "ents_p", "ents_r", "ents_f", "cats_score", "cats_micro_f", "speed")
 
 
 def sentence_counts(examples: Sequence[Example]) -> Dict[str, List[List[int]]]:
     """Per sentence: NER [true positives, false positives, false negatives]
-    (exact span and label, as spaCy's scorer) and tagging [correct, total]."""
-    ner, tags = [], []
+    (exact span and label, as spaCy's scorer), tagging [correct, total] and,
+    for docs with gold cats, exclusive-class [correct, 1] (top label right)."""
+    ner, tags, cats = [], [], []
     for eg in examples:
         gold = {(e.start, e.end, e.label_) for e in eg.reference.ents}
         predicted = {(e.start, e.end, e.label_) for e in eg.predicted.ents}
         ner.append([len(gold & predicted), len(predicted - gold), len(gold - predicted)])
         tags.append([sum(p.tag_ == g.tag_ for p, g in zip(eg.predicted, eg.reference)), len(eg.reference)])
-    return {"ents": ner, "tags": tags}
+        if eg.reference.cats:
+            top = max(eg.predicted.cats, key=eg.predicted.cats.get) if eg.predicted.cats else None
+            cats.append([int(top == max(eg.reference.cats, key=eg.reference.cats.get)), 1])
+    counts = {"ents": ner, "tags": tags}
+    return {**counts, "cats": cats} if cats else counts
 
 
 def _annotate_and_score(nlp: Language, examples: List[Example]) -> dict:
@@ -71,7 +77,7 @@ def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], 
         results[lang] = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
         srsly.write_json(output_dir / f"{lang}.json", results[lang])
         srsly.write_json(output_dir / f"{lang}.sentences.json", sentence_counts(examples))
-        shown = ", ".join(f"{key} {value:.3f}" for key, value in results[lang].items() if key in ("ents_f", "tag_acc"))
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in results[lang].items() if key in ("ents_f", "tag_acc", "cats_micro_f"))
         msg.text(f"[{number}/{len(languages)}] {lang}: {len(examples):,} sentences, {shown} ({time.perf_counter() - start:.0f} s) -> {output_dir / lang}.json")
     return results
 

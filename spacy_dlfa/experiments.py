@@ -20,8 +20,9 @@ from wasabi import msg
 from .evaluation import evaluate_languages
 from .tasks import TASKS
 
-COMPONENT = {"ner": "ner", "pos": "tagger"}
-DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc"}
+COMPONENT = {"ner": "ner", "pos": "tagger", "xnli": "textcat", "pawsx": "textcat"}
+CONFIG_PREFIX = {"ner": "ner", "pos": "tagger", "xnli": "xnli", "pawsx": "pawsx"}
+DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc", "xnli": "cats_micro_f", "pawsx": "cats_micro_f"}
 # aif_last: the AIF module fusing the last layer with itself, a control that
 # separates what normalising and rescaling the last layer gives from what the
 # lower layer gives.
@@ -57,13 +58,15 @@ class Settings:
 
 def run_config(run: Run, settings: Settings):
     component = COMPONENT[run.task]
-    config = load_config(settings.configs_dir / f"{component}_{'baseline' if run.variant == 'baseline' else 'dlfa'}.cfg")
+    config = load_config(settings.configs_dir / f"{CONFIG_PREFIX[run.task]}_{'baseline' if run.variant == 'baseline' else 'dlfa'}.cfg")
     config["paths"].update(
         train=str(settings.corpus_dir / "train.spacy"), dev=str(settings.corpus_dir / "dev.spacy"), transformer=settings.transformer
     )
     config["system"]["seed"] = run.seed
-    config["training"]["max_steps"] = settings.max_steps
-    config["training"]["batcher"]["size"] = settings.batch_size
+    if settings.max_steps:
+        config["training"]["max_steps"] = settings.max_steps
+    if settings.batch_size:
+        config["training"]["batcher"]["size"] = settings.batch_size
     listener = config["components"][component]["model"]["tok2vec"]
     if run.variant != "baseline":
         listener["fusion_layer"] = -1 if run.variant == "aif_last" else run.layer

@@ -13,7 +13,12 @@ from wasabi import msg
 from .evaluation import load_metrics
 from .tasks import TASKS
 
-METRIC = {"ner": ("ents_f", "NER F1"), "pos": ("tag_acc", "UPOS accuracy")}
+METRIC = {
+    "ner": ("ents_f", "NER F1"),
+    "pos": ("tag_acc", "UPOS accuracy"),
+    "xnli": ("cats_micro_f", "XNLI accuracy"),
+    "pawsx": ("cats_micro_f", "PAWS-X accuracy"),
+}
 Table = Dict[str, Dict[str, float]]  # variant -> lang -> score in percent
 
 

@@ -2,13 +2,14 @@
 
 Counts come from ``evaluation.sentence_counts``: NER rows are
 ``[true positives, false positives, false negatives]`` (micro F1, as spaCy's
-``ents_f``), tagging rows ``[correct, total]`` (accuracy, as ``tag_acc``).
+``ents_f``), tagging rows ``[correct, total]`` (accuracy, as ``tag_acc``),
+sentence-pair rows ``[correct, 1]`` (accuracy, as ``cats_micro_f``).
 """
 from typing import Dict, Sequence, Tuple
 
 import numpy
 
-COUNT_KEY = {"ner": "ents", "pos": "tags"}
+COUNT_KEY = {"ner": "ents", "pos": "tags", "xnli": "cats", "pawsx": "cats"}
 
 
 def score(task: str, counts: numpy.ndarray) -> numpy.ndarray:

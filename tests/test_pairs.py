@@ -110,3 +110,22 @@ def test_pair_baselines_differ_from_dlfa_only_in_the_listener():
         assert dlfa == baseline
         assert dlfa_listener["@architectures"] == "spacy-dlfa.FusionListener.v1"
         assert baseline_listener["@architectures"] == "spacy-transformers.TransformerListener.v1"
+
+
+def test_sentence_counts_of_pairs_are_top_label_hits():
+    from spacy.training import Example
+
+    from spacy_dlfa.evaluation import sentence_counts
+    from spacy_dlfa.statistics import score
+
+    nlp = spacy.blank("xx")
+    examples = []
+    for predicted_top, gold_top in (("neutral", "neutral"), ("entailment", "contradiction"), ("contradiction", "contradiction")):
+        gold = make_pair_doc(nlp, "A man sleeps .", "Nobody sleeps .", ["[SEP]"])
+        gold.cats = {label: float(label == gold_top) for label in LABELS["xnli"]}
+        predicted = gold.copy()
+        predicted.cats = {label: 0.8 if label == predicted_top else 0.1 for label in LABELS["xnli"]}
+        examples.append(Example(predicted, gold))
+    counts = sentence_counts(examples)["cats"]
+    assert counts == [[1, 1], [0, 1], [1, 1]]
+    assert float(score("xnli", __import__("numpy").asarray(counts, dtype="f8"))) == pytest.approx(200 / 3)
