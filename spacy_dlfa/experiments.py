@@ -172,6 +172,10 @@ def run_grid(
     """Run the stages in order, skipping finished runs. Without ``layer`` the
     fused layer is chosen on English dev from the sweep."""
     done: List[Run] = []
+    selection = settings.metrics_dir / task / "selection.json"
+    if layer is not None and not selection.exists():
+        selection.parent.mkdir(parents=True, exist_ok=True)
+        selection.write_text(json.dumps({"criterion": "fixed with --layer, not chosen by a sweep", "chosen_layer": layer}, indent=2), encoding="utf8")
     for stage in stages:
         chosen = layer
         if chosen is None and stage != "sweep":

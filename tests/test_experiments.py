@@ -90,3 +90,11 @@ def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, share
     before = (tmp_path / "metrics" / "ner" / "baseline_s1" / "de.json").stat().st_mtime
     run_grid("ner", ["headline"], [1, 2], [1], settings, layer=1, variants=["baseline"])
     assert (tmp_path / "metrics" / "ner" / "baseline_s1" / "de.json").stat().st_mtime == before
+
+
+def test_a_fixed_layer_is_recorded_as_the_selection(tmp_path):
+    from spacy_dlfa.experiments import run_grid
+
+    run_grid("xnli", [], [2], [0], _settings(tmp_path), layer=5)
+    selection = json.loads((tmp_path / "metrics" / "xnli" / "selection.json").read_text())
+    assert selection == {"criterion": "fixed with --layer, not chosen by a sweep", "chosen_layer": 5}
