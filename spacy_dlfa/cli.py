@@ -135,6 +135,20 @@ def experiments(
              None if layer < 0 else layer, _languages(variants))
 
 
+@app.command("gate-stats")
+def gate_stats(
+    model: Path = typer.Argument(..., exists=True, help="Trained pipeline with an AIF fusion layer"),
+    corpus_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with test-<lang>.spacy"),
+    languages: str = typer.Option(..., help="Languages or treebanks, space separated"),
+    limit: int = typer.Option(500, help="First N docs per language"),
+    output: Optional[Path] = typer.Option(None, help="JSON file for the statistics"),
+) -> None:
+    """The AIF gate's weight on the last layer (1 - w on the lower layer), per language."""
+    from .diagnostics import gate_statistics
+
+    gate_statistics(model, corpus_dir, _languages(languages), limit, output)
+
+
 @app.command("experiments-report")
 def experiments_report(
     metrics_root: Path = typer.Argument(Path("metrics/experiments"), exists=True, file_okay=False),
