@@ -1,10 +1,11 @@
-"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta|experiments ...``."""
+"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta|experiments|attack ...``."""
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from .experiments import VARIANTS
+from .robustness.attacks import ATTACKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="spacy-dlfa: dual-layer feature aggregation for zero-shot cross-lingual transfer.")
 
@@ -158,3 +159,31 @@ def experiments_report(
     from .experiments_report import write_experiments_report
 
     write_experiments_report(metrics_root, output_dir)
+
+
+@app.command()
+def attack(
+    model_path: Path = typer.Argument(..., help="Trained pipeline folder (ner, tagger or textcat)"),
+    data: Path = typer.Argument(..., help="Folder with test-<lang>.spacy, or one .spacy file"),
+    attack_name: str = typer.Option("char_noise", "--attack", help=f"One of {', '.join(ATTACKS)} (entity_swap needs --pool, code_switch --lexicon)"),
+    rate: float = typer.Option(0.2, help="Probability that a word (entity_swap: a mention) is edited, with --budget 0"),
+    budget: int = typer.Option(0, help="> 0: greedy adversarial search with at most this many edited words (mentions) per example; 0: random at --rate"),
+    candidates: int = typer.Option(8, help="Edits tried per greedy step"),
+    seed: int = typer.Option(0),
+    output: Path = typer.Option(..., help="Folder for <lang>.json and <lang>.attacked.spacy"),
+    languages: str = typer.Option("", help="Languages of DATA's test-<lang>.spacy, space separated (default: all)"),
+    pool: Optional[Path] = typer.Option(None, help="entity_swap: .spacy file whose entity mentions replace the test set's"),
+    lexicon: Optional[Path] = typer.Option(None, help="code_switch: TSV file source<TAB>target"),
+    limit: int = typer.Option(0, help="First N examples per language (0 = all)"),
+    gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+) -> None:
+    """Attack the test sets (labels kept aligned); write attacked spacy-evaluate scores with clean score, drop and success rate."""
+    from wasabi import msg
+
+    from .robustness.run import attack_languages
+
+    try:
+        attack_languages(model_path, data, output, attack_name, _languages(languages), rate, budget, candidates, seed, pool,
+                         lexicon, limit, gpu_id)
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
