@@ -142,7 +142,7 @@ def gate_stats(
     corpus_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Folder with test-<lang>.spacy"),
     languages: str = typer.Option(..., help="Languages or treebanks, space separated"),
     limit: int = typer.Option(500, help="First N docs per language"),
-    output: Optional[Path] = typer.Option(None, help="JSON file for the statistics"),
+    output: Optional[Path] = typer.Option(None, help="JSON file for the statistics (inside a metrics folder name it <x>.stats.json: single-suffix JSONs there are scores)"),
 ) -> None:
     """The AIF gate's weight on the last layer (1 - w on the lower layer), per language."""
     from .diagnostics import gate_statistics

@@ -86,21 +86,27 @@ def _table(task: str, groups: dict) -> List[str]:
     return lines
 
 
-def _deltas(task: str, groups: dict) -> List[str]:
-    if "baseline" not in groups:
+def _deltas(task: str, groups: dict, reference: str = "baseline") -> List[str]:
+    if reference not in groups:
         return []
     source = TASKS[task].source_language
-    base_counts = _counts(task, groups["baseline"])
-    lines = ["| variant | delta vs baseline, average of targets | 95% CI (paired bootstrap over sentences) | delta on English |", "|---|---:|---|---:|"]
+    base_counts = _counts(task, groups[reference])
+    lines = [f"| variant | delta vs {reference}, average of targets | 95% CI (paired bootstrap over sentences) | delta on English |", "|---|---:|---|---:|"]
     for variant, group in groups.items():
-        if variant == "baseline" or variant != "dlfa" and "dlfa" in groups and group["_dirs"] == groups["dlfa"]["_dirs"]:
+        if variant in ("baseline", reference) or variant != "dlfa" and "dlfa" in groups and group["_dirs"] == groups["dlfa"]["_dirs"]:
             continue
         counts = _counts(task, group)
         targets = {l: base_counts[l] for l in counts if l != source and l in base_counts}
         delta, low, high = paired_bootstrap(task, targets, {l: counts[l] for l in targets})
-        english = group["mean"].get(source, float("nan")) - groups["baseline"]["mean"].get(source, float("nan"))
+        english = group["mean"].get(source, float("nan")) - groups[reference]["mean"].get(source, float("nan"))
         lines.append(f"| {variant} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {english:+.2f} |")
-    return lines
+    return lines if len(lines) > 2 else []
+
+
+CONTROL_NOTE = (
+    "`aif_last` is the AIF module on the last layer alone (`fusion_layer = -1`): its output is the layer-normalised "
+    "last layer, so the deltas against it isolate what the lower layer adds. See `reports/dlfa_investigation.md`."
+)
 
 
 def _sweep(groups: dict) -> Dict[int, dict]:
@@ -209,6 +215,8 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
         selection_file = metrics_root / task / "selection.json"
         selection = json.loads(selection_file.read_text()) if selection_file.exists() else {}
         sections += [f"## {task.upper()}", "", *_table(task, groups), "", *_deltas(task, groups), ""]
+        against_control = _deltas(task, groups, reference="aif_last")
+        sections += [*against_control, "", CONTROL_NOTE, ""] if against_control else []
         sections += _sweep_section(task, groups, selection, output_dir)
         timings = _timings(task, metrics_root)
         sections += ["### Runs", "", *timings, ""] if timings else []

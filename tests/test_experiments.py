@@ -73,7 +73,8 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     assert "| **average of 2 targets** | **45.0** | **65.0** | **50.0** |" in report
     assert "Average of targets by fused layer: 2: 60.0 | 6: 65.0. English dev scores used for the choice: 2: 70.0, 6: 80.0; chosen layer 6." in report
     assert (tmp_path / "reports" / "ner_layer_sweep.png").stat().st_size > 0 and (tmp_path / "reports" / "ner_layer_heatmap.png").exists()
-    assert "| dlfa | +20.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
+    assert "| dlfa | +20.00 |" in report
+    assert "| variant | delta vs aif_last, average of targets |" in report and "| dlfa | +15.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
 
 
 def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, shared_data, tmp_path):
