@@ -26,7 +26,7 @@ from spacy_dlfa.corpora import (
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
-NAMES_NO_FILE = "the error does not name the file yet (spaCy/srsly, safetensors, transformers); see the report"
+NAMES_NO_FILE = "spaCy's own loader (Language.from_disk: srsly msgpack, the config parser) does not name the damaged file"
 
 
 def truncate(path: Path, keep: float = 0.5) -> None:
