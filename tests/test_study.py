@@ -1,0 +1,153 @@
+"""Robustness vs model size: layer truncation, the study plan, the study report."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import REPO, TINY_LAYERS
+from spacy_dlfa.cli import app
+from spacy_dlfa.experiments import Settings
+from spacy_dlfa.models.truncate import count_parameters, truncate_model
+from spacy_dlfa.study import StudyModel, fusion_layer, model_name, model_settings, study_runs
+from spacy_dlfa.study_report import script_of, write_study_report
+
+
+def _hidden_states(path: Path):
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(path, add_pooling_layer=False).eval()
+    ids = torch.tensor([[2, 10, 11, 12, 13, 3], [2, 20, 21, 3, 0, 0]])
+    with torch.no_grad():
+        return model, model(input_ids=ids, attention_mask=(ids > 0).long(), output_hidden_states=True).hidden_states
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, TINY_LAYERS])
+def test_truncation_keeps_the_first_layers_hidden_states(tiny_bert, tmp_path, n_layers):
+    out = truncate_model(tiny_bert, tmp_path / "cut", n_layers)
+    full_model, full = _hidden_states(tiny_bert)
+    cut_model, cut = _hidden_states(out)
+    assert len(cut) == n_layers + 1 and cut_model.config.num_hidden_layers == n_layers
+    for k in range(n_layers + 1):
+        assert torch.allclose(cut[k], full[k], atol=1e-6, rtol=0)
+    assert (out / "tokenizer.json").is_file() and (out / "tokenizer_config.json").is_file()
+    counts, full_counts = count_parameters(out), count_parameters(tiny_bert)
+    assert counts["total"] == sum(p.numel() for p in cut_model.parameters())
+    assert full_counts["total"] == sum(p.numel() for p in full_model.parameters())
+    assert counts["embeddings"] == full_counts["embeddings"] and counts["layers"] == n_layers
+    assert counts["encoder"] == full_counts["encoder"] * n_layers // TINY_LAYERS
+    assert counts["total"] == counts["embeddings"] + counts["encoder"]
+
+
+@pytest.mark.parametrize("n_layers", [0, -1, TINY_LAYERS + 1])
+def test_truncation_range_errors(tiny_bert, tmp_path, n_layers):
+    with pytest.raises(ValueError, match=rf"n_layers {n_layers} .*1\.\.{TINY_LAYERS}"):
+        truncate_model(tiny_bert, tmp_path / "cut", n_layers)
+    assert not (tmp_path / "cut").exists()
+
+
+def test_truncation_refuses_other_architectures(tiny_bert, tmp_path):
+    import shutil
+
+    other = tmp_path / "roberta"
+    shutil.copytree(tiny_bert, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "model_type": "xlm-roberta"}))
+    with pytest.raises(ValueError, match="'xlm-roberta' model; only BERT"):
+        truncate_model(other, tmp_path / "cut", 1)
+
+
+def test_model_command_with_layers(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["model", "tiny", str(tmp_path / "full")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["model", "tiny", str(tmp_path / "L2"), "--layers", "2"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "L2" / "config.json").read_text())["num_hidden_layers"] == 2
+    assert "2 layers" in result.output and f"{count_parameters(tmp_path / 'L2')['total']:,} parameters" in result.output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # the full temporary model is removed
+    result = runner.invoke(app, ["model", str(tmp_path / "full"), str(tmp_path / "L1"), "--layers", "1"])
+    assert result.exit_code == 0 and count_parameters(tmp_path / "L1")["total"] < count_parameters(tmp_path / "L2")["total"]
+    result = runner.invoke(app, ["model", str(tmp_path / "full"), str(tmp_path / "L9"), "--layers", "9"])
+    assert result.exit_code == 1 and "use 1..3" in result.output
+
+
+def test_fusion_layer_rules_and_the_study_plan(tmp_path):
+    assert [fusion_layer(6, depth) for depth in (2, 4, 6, 8, 12)] == [1, 3, 5, 6, 6]
+    assert [fusion_layer(6, depth, "relative") for depth in (2, 4, 6, 8, 12)] == [1, 2, 3, 4, 6]
+    with pytest.raises(ValueError, match="at least 2 layers"):
+        fusion_layer(6, 1)
+    with pytest.raises(ValueError, match="unknown fusion rule"):
+        fusion_layer(6, 4, "half")
+    assert model_name("assets/e5-small-L4") == "e5-small-L4" and model_name("intfloat/multilingual-e5-small") == "multilingual-e5-small"
+    model = StudyModel("assets/e5-small-L4", "e5-small-L4", 4, 384)
+    assert [r.name for r in study_runs("ner", model, 6, [0, 1])] == ["baseline_s0", "dlfa_l3_s0", "baseline_s1", "dlfa_l3_s1"]
+    with pytest.raises(ValueError, match="unknown study variants"):
+        study_runs("ner", model, 6, [0], ["mean_fusion"])
+    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    settings = model_settings(model, template)
+    assert (settings.transformer, settings.hidden_width) == ("assets/e5-small-L4", 384)
+    assert (settings.training_dir, settings.metrics_dir) == (tmp_path / "training" / "e5-small-L4", tmp_path / "metrics" / "e5-small-L4")
+
+
+def _write_attack(root: Path, model: str, run: str, scores: dict, parameters: int, layers: int, task: str = "ner") -> None:
+    (root / model).mkdir(parents=True, exist_ok=True)
+    (root / model / "model.json").write_text(json.dumps({"source": f"assets/{model}", "layers": layers, "hidden": 32,
+                                                         "parameters": {"total": parameters}}))
+    folder = root / model / task / run / "attacks" / "char_noise"
+    folder.mkdir(parents=True)
+    for lang, (clean, attacked) in scores.items():
+        block = {"name": "char_noise", "rate": 0.2, "budget": 0, "seed": 0, "examples": 10, "clean": clean, "attacked": attacked}
+        (folder / f"{lang}.json").write_text(json.dumps({"ents_f": attacked, "attack": block}))
+        (folder / f"{lang}.attacked.spacy").write_bytes(b"")
+
+
+def test_study_report_tables_plot_and_scripts(tmp_path):
+    root = tmp_path / "study"
+    _write_attack(root, "e5-small-L4", "baseline_s0", {"en": (0.9, 0.8), "de": (0.6, 0.3), "ru": (0.4, 0.3)}, 2_000_000, 4)
+    _write_attack(root, "e5-small-L4", "dlfa_l3_s0", {"en": (0.9, 0.8), "de": (0.6, 0.4), "ru": (0.4, 0.4)}, 2_000_000, 4)
+    _write_attack(root, "e5-small", "baseline_s0", {"en": (0.9, 0.9), "de": (0.8, 0.6), "ru": (0.6, 0.6)}, 3_000_000, 12)
+    _write_attack(root, "e5-small", "baseline_s1", {"en": (0.9, 0.9), "de": (0.6, 0.4), "ru": (0.6, 0.6)}, 3_000_000, 12)
+    report = write_study_report(root, tmp_path / "reports").read_text()
+    assert "| model | parameters | variant | clean (avg of 2 targets) | attacked | relative drop |" in report
+    assert "| e5-small-L4 | 2,000,000 | baseline | 50.0 | 30.0 | 40.0% |" in report
+    assert "| e5-small-L4 | 2,000,000 | dlfa | 50.0 | 40.0 | 20.0% |" in report
+    assert "| e5-small | 3,000,000 | baseline | 65.0 | 55.0 | 15.4% |" in report  # seeds averaged per language first
+    assert "| model | variant | Latin (de) | Cyrillic (ru) |" in report and "| e5-small-L4 | baseline | 0.500 | 0.750 |" in report
+    assert "truncation is not pretraining at another size" in report and "e5-small-L4 are the full model's first N layers" in report
+    assert (tmp_path / "reports" / "robustness_ner_char_noise.png").stat().st_size > 1000
+
+
+def test_study_report_without_data(tmp_path):
+    result = CliRunner().invoke(app, ["study-report", str(tmp_path / "missing"), str(tmp_path / "reports")])
+    assert result.exit_code == 0, result.output
+    assert "No study metrics found" in (tmp_path / "reports" / "robustness.md").read_text()
+    (tmp_path / "empty").mkdir()
+    assert "No study metrics found" in write_study_report(tmp_path / "empty", tmp_path / "r2").read_text()
+    assert list((tmp_path / "r2").glob("*.png")) == []
+
+
+def test_script_map():
+    assert [script_of(x) for x in ("de", "ru", "ar", "hi", "ja_gsd", "th", "fi_tdt")] == ["Latin", "Cyrillic", "Arabic", "Devanagari", "CJK", "Other", "Latin"]
+
+
+def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
+    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.study import run_study
+    from spacy_dlfa.tasks import prepare_task
+
+    prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=20, dev_limit=5, eval_limit=5)
+    model = truncate_model(tiny_bert, tmp_path / "assets" / "tiny-L2", 2)
+    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    attack = AttackSettings("char_noise", 0.5)
+    done = run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
+    run_dir = tmp_path / "metrics" / "tiny-L2" / "ner" / "dlfa_l1_s0"
+    assert done == [run_dir / "attacks" / "char_noise"]
+    assert (run_dir / "de.json").exists() and json.loads((run_dir / "attacks" / "char_noise" / "de.json").read_text())["attack"]["rate"] == 0.5
+    record = json.loads((tmp_path / "metrics" / "tiny-L2" / "model.json").read_text())
+    assert (record["layers"], record["hidden"], record["parameters"]) == (2, 32, count_parameters(model))
+    before = (run_dir / "attacks" / "char_noise" / "de.json").stat().st_mtime
+    run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
+    assert (run_dir / "attacks" / "char_noise" / "de.json").stat().st_mtime == before
+    assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
