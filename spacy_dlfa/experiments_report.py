@@ -200,7 +200,8 @@ Every run is one cell `<variant>[_l<layer>]_s<seed>`; finished cells are skipped
     python -m spacy_dlfa experiments ner --stages ablations --layer 6 --seeds 0 --variants "mean_fusion concat_fusion aif_last" --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner
     python -m spacy_dlfa experiments-report metrics/experiments reports
 
-or the whole grid with `python -m spacy project run experiments`. Times are wall-clock on 2 CPU cores (the machine
+or the whole grid with `python -m spacy project run experiments`. Inference and training speed of the baseline vs
+DLFA pipelines: `python benchmarks/speed_memory.py` (last output in `benchmarks/results/`). Times are wall-clock on 2 CPU cores (the machine
 was sometimes shared with other work); a GPU (`--gpu-id 0`) is much faster.
 """
 
