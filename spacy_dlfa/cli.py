@@ -222,7 +222,7 @@ def study(
     layer: int = typer.Option(6, help="Fused lower layer for a 12-layer model, adapted per size by --fusion-rule"),
     fusion_rule: str = typer.Option("cap", help="cap: min(layer, depth-1); relative: round(layer*depth/12), in 1..depth-1"),
     seeds: str = typer.Option("0", help="Seeds"),
-    variants: str = typer.Option("baseline dlfa", help="baseline and/or dlfa"),
+    variants: str = typer.Option("baseline dlfa", help="Any of baseline, dlfa, aif_last (the normalised-last-layer control)"),
     attack_name: str = typer.Option("char_noise", "--attack", help=f"One of {', '.join(ATTACKS)}"),
     rate: float = typer.Option(0.2, help="Attack rate (with --budget 0)"),
     budget: int = typer.Option(0, help="> 0: greedy adversarial search with this budget"),

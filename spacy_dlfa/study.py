@@ -33,7 +33,9 @@ from .robustness.run import Settings as AttackSettings
 from .robustness.run import attack_languages, check_settings
 from .tasks import TASKS
 
-STUDY_VARIANTS = ("baseline", "dlfa")
+# aif_last (the normalised last layer, the fair control for DLFA; see reports/dlfa_investigation.md) is allowed, not default
+STUDY_VARIANTS = ("baseline", "dlfa", "aif_last")
+DEFAULT_VARIANTS = ("baseline", "dlfa")
 FUSION_RULES = ("cap", "relative")
 REFERENCE_DEPTH = 12  # the depth the default fusion layer was chosen for (e5-small, mBERT, XLM-R base)
 
@@ -69,7 +71,7 @@ def fusion_layer(layer: int, depth: int, rule: str = "cap") -> int:
     raise ValueError(f"unknown fusion rule {rule!r}: use one of {', '.join(FUSION_RULES)}")
 
 
-def study_runs(task: str, model: StudyModel, layer: int, seeds: Sequence[int], variants: Sequence[str] = STUDY_VARIANTS,
+def study_runs(task: str, model: StudyModel, layer: int, seeds: Sequence[int], variants: Sequence[str] = DEFAULT_VARIANTS,
                rule: str = "cap") -> List[Run]:
     unknown = sorted(set(variants) - set(STUDY_VARIANTS))
     if unknown:
@@ -127,7 +129,7 @@ def attack_run(run: Run, settings: Settings, attack: AttackSettings, limit: int 
 
 
 def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: Settings, attack: AttackSettings,
-              variants: Sequence[str] = STUDY_VARIANTS, rule: str = "cap", limit: int = 0, pool: Optional[Path] = None,
+              variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", limit: int = 0, pool: Optional[Path] = None,
               lexicon: Optional[Path] = None) -> List[Path]:
     """Train, evaluate and attack every (model, variant, seed); finished steps are skipped. Returns the attack folders."""
     check_settings(attack.name, attack.rate, attack.budget, attack.candidates, pool, lexicon)

@@ -151,3 +151,12 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
     assert (run_dir / "attacks" / "char_noise" / "de.json").stat().st_mtime == before
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
+
+
+def test_the_control_variant_may_join_the_study():
+    from spacy_dlfa.study import StudyModel, study_runs
+
+    runs = study_runs("ner", StudyModel("m", "m", 4, 32), 6, [0], ["baseline", "dlfa", "aif_last"])
+    assert [(r.variant, r.layer) for r in runs] == [("baseline", None), ("dlfa", 3), ("aif_last", None)]
+    with pytest.raises(ValueError, match="unknown study variants"):
+        study_runs("ner", StudyModel("m", "m", 4, 32), 6, [0], ["mean"])
