@@ -16,6 +16,7 @@ errors of listeners asking for a dropped layer) stay the same.
 """
 import json
 import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -172,7 +173,7 @@ def check_model_folder(folder: Path) -> None:
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     if model.tokenizer is not None:
-        model.layers[0].attrs[SEGMENT_SEPARATOR] = pair_segment_separator_id(model.tokenizer)
+        model.layers[0].attrs[SEGMENT_SEPARATOR] = _segment_separator(model.tokenizer)
     batch, backprop_stock = stock_forward(model, docs, is_train)
     last = batch.model_output.last_hidden_state
     sink = HiddenGradients(tuple(last.shape), model.ops.xp) if is_train else None
@@ -195,6 +196,16 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransfor
         return backprop_stock(d_batch)
 
     return fusable, backprop
+
+
+_SEGMENT_SEPARATORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _segment_separator(tokenizer) -> Optional[int]:
+    """pair_segment_separator_id, once per tokenizer rather than on every forward pass."""
+    if tokenizer not in _SEGMENT_SEPARATORS:
+        _SEGMENT_SEPARATORS[tokenizer] = pair_segment_separator_id(tokenizer)
+    return _SEGMENT_SEPARATORS[tokenizer]
 
 
 def _keep_layers(model_output: ModelOutput, keep: Sequence[int]) -> ModelOutput:
