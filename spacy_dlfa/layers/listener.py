@@ -15,7 +15,7 @@ from thinc.types import Floats2d, Floats3d, Ragged
 from transformers.file_utils import ModelOutput
 
 from .fusion import FusionT
-from .transformer import KEEP_SETTING, FusableTransformerData, resolve_layer
+from .transformer import KEEP_SETTING, FusableTransformerData
 
 InT = List[TransformerData]
 OutT = List[Floats2d]
@@ -38,6 +38,21 @@ def fused_trfs2arrays(
         attrs={"fusion_layer": fusion_layer, "fuse_at": fuse_at, "grad_factor": grad_factor},
         dims={"nO": fusion.get_dim("nO")},
     )
+
+
+def resolve_fusion_layer(fusion_layer: int, n_hidden_states: int) -> int:
+    """Index into ``hidden_states`` (0 = embedding output, L = last layer).
+
+    Negative values count from the top as in Python: -1 is the last layer.
+    """
+    depth = n_hidden_states - 1
+    if not -n_hidden_states <= fusion_layer <= depth:
+        raise ValueError(
+            f"fusion_layer = {fusion_layer} is out of range for a transformer with "
+            f"{depth} layers: use 0..{depth} (0 = embedding output, {depth} = last layer) "
+            f"or -{n_hidden_states}..-1 counting from the top."
+        )
+    return fusion_layer % n_hidden_states
 
 
 def forward(model: Model[InT, OutT], trf_datas: InT, is_train: bool) -> Tuple[OutT, Callable]:
@@ -151,4 +166,4 @@ def _check_inputs(model: Model, data: TransformerData) -> int:
         )
     if not hidden_states:
         return model.attrs["fusion_layer"]
-    return resolve_layer(model.attrs["fusion_layer"], len(hidden_states), "fusion_layer")
+    return resolve_fusion_layer(model.attrs["fusion_layer"], len(hidden_states))

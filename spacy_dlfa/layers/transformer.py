@@ -44,21 +44,6 @@ KEEP_SETTING = "keep_hidden_layers"
 SEGMENT_SEPARATOR = "segment_separator_id"
 
 
-def resolve_layer(layer: int, n_hidden_states: int, setting: str) -> int:
-    """Index into ``hidden_states`` (0 = embedding output, L = last layer).
-
-    Negative values count from the top as in Python: -1 is the last layer.
-    """
-    depth = n_hidden_states - 1
-    if not -n_hidden_states <= layer <= depth:
-        raise ValueError(
-            f"{setting} = {layer} is out of range for a transformer with "
-            f"{depth} layers: use 0..{depth} (0 = embedding output, {depth} = last layer) "
-            f"or -{n_hidden_states}..-1 counting from the top."
-        )
-    return layer % n_hidden_states
-
-
 class HiddenGradients:
     """Gradients for hidden layers of one batch, allocated only for the layers used."""
 
