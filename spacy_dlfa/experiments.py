@@ -27,6 +27,8 @@ DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc", "xnli": "cats_micro_f", "pawsx":
 # separates what normalising and rescaling the last layer gives from what the
 # lower layer gives.
 VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last")
+# written only after spacy train exits successfully; holds the training seconds
+TRAINED_MARKER = "train_seconds.json"
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,8 @@ def run_config(run: Run, settings: Settings):
 def train(run: Run, settings: Settings) -> Path:
     output = settings.training_dir / run.task / run.name
     model = output / "model-best"
-    # model-last is written when training ends: model-best alone may be left by an interrupted run
-    if (output / "model-last" / "meta.json").exists():
+    # spacy train rewrites model-last at every checkpoint, so only the marker written after it exits means finished
+    if (output / TRAINED_MARKER).exists():
         return model
     output.mkdir(parents=True, exist_ok=True)
     run_config(run, settings).to_disk(output / "config.cfg")
@@ -99,7 +101,7 @@ def train(run: Run, settings: Settings) -> Path:
     start = time.perf_counter()
     with open(output / "train.log", "w", encoding="utf8") as log:
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
-    (output / "train_seconds.json").write_text(json.dumps(round(time.perf_counter() - start)), encoding="utf8")
+    (output / TRAINED_MARKER).write_text(json.dumps(round(time.perf_counter() - start)), encoding="utf8")
     return model
 
 
@@ -120,7 +122,7 @@ def evaluate(run: Run, settings: Settings) -> Path:
     model = train(run, settings)
     start = time.perf_counter()
     evaluate_languages(model, settings.corpus_dir, languages, metrics, settings.gpu_id)
-    train_seconds = model.parent / "train_seconds.json"
+    train_seconds = model.parent / TRAINED_MARKER
     record = {
         "dev_score": dev_score(run, settings),
         "train_seconds": json.loads(train_seconds.read_text()) if train_seconds.exists() else None,

@@ -99,3 +99,19 @@ def test_a_fixed_layer_is_recorded_as_the_selection(tmp_path):
     run_grid("xnli", [], [2], [0], _settings(tmp_path), layer=5)
     selection = json.loads((tmp_path / "metrics" / "xnli" / "selection.json").read_text())
     assert selection == {"criterion": "fixed with --layer, not chosen by a sweep", "chosen_layer": 5}
+
+
+def test_a_run_interrupted_after_a_checkpoint_is_trained_again(tmp_path, monkeypatch):
+    from spacy_dlfa import experiments
+
+    calls = []
+    monkeypatch.setattr(experiments.subprocess, "run", lambda command, **kwargs: calls.append(command))
+    settings = _settings(tmp_path)
+    run = Run("ner", "dlfa", 0, 6)
+    output = settings.training_dir / "ner" / run.name
+    (output / "model-last").mkdir(parents=True)
+    (output / "model-last" / "meta.json").write_text("{}")  # spacy train writes model-last at every checkpoint
+    experiments.train(run, settings)
+    assert len(calls) == 1 and json.loads((output / experiments.TRAINED_MARKER).read_text()) >= 0
+    experiments.train(run, settings)
+    assert len(calls) == 1
