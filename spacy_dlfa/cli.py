@@ -1,4 +1,4 @@
-"""Command line: ``python -m spacy_dlfa model|corpus|prepare|evaluate|report|meta|experiments|attack|study|study-report ...``."""
+"""Command line: ``python -m spacy_dlfa <command> ...``; ``--help`` lists the commands."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -172,6 +172,20 @@ def gate_stats(
     from .diagnostics import gate_statistics
 
     gate_statistics(model, corpus_dir, _languages(languages), limit, output)
+
+
+@app.command("layer-alignment")
+def layer_alignment(
+    model: str = typer.Argument(..., help="Hugging Face model folder or hub name"),
+    data_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="XNLI folder with <lang>/dev-<lang>.tsv, line-aligned with en"),
+    output: Path = typer.Argument(..., help="JSON file for the per-layer scores"),
+    languages: str = typer.Option("ar bg de el es fr hi ru sw th tr ur vi zh", help="Languages besides en, space separated"),
+    limit: int = typer.Option(400, help="First N distinct premises per language"),
+) -> None:
+    """How language-neutral each hidden layer is: translation retrieval and language ID, per layer, no training."""
+    from .layer_alignment import format_table, write_layer_alignment
+
+    print(format_table(write_layer_alignment(model, data_dir, _languages(languages), limit, output)))
 
 
 @app.command("experiments-report")
