@@ -86,9 +86,14 @@ def model_settings(model: StudyModel, template: Settings) -> Settings:
                    training_dir=template.training_dir / model.name, metrics_dir=template.metrics_dir / model.name)
 
 
-def attack_dir(run: Run, settings: Settings, attack: AttackSettings) -> Path:
-    label = attack.name if not attack.budget else f"{attack.name}_search{attack.budget}"
-    return settings.metrics_dir / run.task / run.name / "attacks" / label
+def attack_label(attack: AttackSettings, limit: int = 0) -> str:
+    """Names every setting that changes the result, so that another rate, budget, seed or limit is a new attack."""
+    strength = f"search{attack.budget}x{attack.candidates}" if attack.budget else f"rate{attack.rate:g}"
+    return f"{attack.name}_{strength}_seed{attack.seed}" + (f"_first{limit}" if limit else "")
+
+
+def attack_dir(run: Run, settings: Settings, attack: AttackSettings, limit: int = 0) -> Path:
+    return settings.metrics_dir / run.task / run.name / "attacks" / attack_label(attack, limit)
 
 
 def write_model_record(model: StudyModel, metrics_dir: Path) -> Path:
@@ -119,7 +124,7 @@ def parameter_counts(source: str) -> Dict[str, int]:
 
 def attack_run(run: Run, settings: Settings, attack: AttackSettings, limit: int = 0, pool: Optional[Path] = None,
                lexicon: Optional[Path] = None) -> Path:
-    output = attack_dir(run, settings, attack)
+    output = attack_dir(run, settings, attack, limit)
     languages = [TASKS[run.task].source_language, *settings.targets]
     if all((output / f"{lang}.json").exists() for lang in languages):
         return output

@@ -95,7 +95,7 @@ def _write_attack(root: Path, model: str, run: str, scores: dict, parameters: in
     (root / model).mkdir(parents=True, exist_ok=True)
     (root / model / "model.json").write_text(json.dumps({"source": f"assets/{model}", "layers": layers, "hidden": 32,
                                                          "parameters": {"total": parameters}}))
-    folder = root / model / task / run / "attacks" / "char_noise"
+    folder = root / model / task / run / "attacks" / "char_noise_rate0.2_seed0"
     folder.mkdir(parents=True)
     for lang, (clean, attacked) in scores.items():
         block = {"name": "char_noise", "rate": 0.2, "budget": 0, "seed": 0, "examples": 10, "clean": clean, "attacked": attacked}
@@ -116,7 +116,7 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert "| e5-small | 3,000,000 | baseline | 65.0 | 55.0 | 15.4% |" in report  # seeds averaged per language first
     assert "| model | variant | Latin (de) | Cyrillic (ru) |" in report and "| e5-small-L4 | baseline | 0.500 | 0.750 |" in report
     assert "truncation is not pretraining at another size" in report and "e5-small-L4 are the full model's first N layers" in report
-    assert (tmp_path / "reports" / "robustness_ner_char_noise.png").stat().st_size > 1000
+    assert (tmp_path / "reports" / "robustness_ner_char_noise_rate0.2_seed0.png").stat().st_size > 1000
 
 
 def test_study_report_without_data(tmp_path):
@@ -143,14 +143,27 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     attack = AttackSettings("char_noise", 0.5)
     done = run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
     run_dir = tmp_path / "metrics" / "tiny-L2" / "ner" / "dlfa_l1_s0"
-    assert done == [run_dir / "attacks" / "char_noise"]
-    assert (run_dir / "de.json").exists() and json.loads((run_dir / "attacks" / "char_noise" / "de.json").read_text())["attack"]["rate"] == 0.5
+    attacked = run_dir / "attacks" / "char_noise_rate0.5_seed0"
+    assert done == [attacked]
+    assert (run_dir / "de.json").exists() and json.loads((attacked / "de.json").read_text())["attack"]["rate"] == 0.5
     record = json.loads((tmp_path / "metrics" / "tiny-L2" / "model.json").read_text())
     assert (record["layers"], record["hidden"], record["parameters"]) == (2, 32, count_parameters(model))
-    before = (run_dir / "attacks" / "char_noise" / "de.json").stat().st_mtime
+    before = (attacked / "de.json").stat().st_mtime
     run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
-    assert (run_dir / "attacks" / "char_noise" / "de.json").stat().st_mtime == before
+    assert (attacked / "de.json").stat().st_mtime == before
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
+
+
+@pytest.mark.parametrize("attack,limit,label", [
+    (("char_noise", 0.2), 0, "char_noise_rate0.2_seed0"),
+    (("char_noise", 0.05, 0, 8, 3), 0, "char_noise_rate0.05_seed3"),
+    (("char_noise", 0.2, 2, 4), 100, "char_noise_search2x4_seed0_first100"),
+])
+def test_attack_folders_name_every_setting_that_changes_the_result(attack, limit, label):
+    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.study import attack_label
+
+    assert attack_label(AttackSettings(*attack), limit) == label
 
 
 def test_the_control_variant_may_join_the_study():
