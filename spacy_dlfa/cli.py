@@ -1,6 +1,6 @@
 """Command line: ``python -m spacy_dlfa <command> ...``; ``--help`` lists the commands."""
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
 import typer
 
@@ -12,6 +12,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="spacy-dlfa: 
 
 def _languages(value: str) -> List[str]:
     return [lang for lang in value.replace(",", " ").split() if lang]
+
+
+def _override(item: str) -> Tuple[str, Any]:
+    """'a.b=0.5' -> ('a.b', 0.5): the value read as JSON where it parses (numbers, true, null), else as text."""
+    import srsly
+
+    path, sep, value = item.partition("=")
+    if not sep or not path:
+        raise typer.BadParameter(f"expected PATH=VALUE, got {item!r}", param_hint="--set")
+    try:
+        return path, srsly.json_loads(value)
+    except ValueError:
+        return path, value
 
 
 def _limit(value: int) -> Optional[int]:
@@ -151,11 +164,14 @@ def experiments(
     max_steps: int = typer.Option(0, help="Training steps (0: the config's)"),
     batch_size: int = typer.Option(0, help="Batcher size (0: the config's)"),
     gpu_id: int = typer.Option(-1),
+    overrides: List[str] = typer.Option([], "--set", help="PATH=VALUE config override for every run, repeatable, e.g. "
+                                        "components.ner.model.tok2vec.fusion.gate_init=0.5 (use other --training-dir/--metrics-dir)"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
     from .experiments import Settings, run_grid
 
-    settings = Settings(transformer, hidden_width, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
+    settings = Settings(transformer, hidden_width, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id,
+                        dict(_override(item) for item in overrides))
     run_grid(task, _languages(stages), [int(x) for x in _languages(layers)], [int(x) for x in _languages(seeds)], settings,
              None if layer < 0 else layer, _languages(variants))
 

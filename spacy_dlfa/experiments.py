@@ -10,9 +10,9 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from spacy.util import load_config
 from wasabi import msg
@@ -56,6 +56,9 @@ class Settings:
     batch_size: int
     targets: Sequence[str]
     gpu_id: int = -1
+    # dotted config paths -> values, applied to every run last (the investigation knobs, e.g.
+    # {"components.ner.model.tok2vec.fusion.gate_init": 0.5}); give such runs their own training/metrics folders
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 def run_config(run: Run, settings: Settings):
@@ -85,6 +88,20 @@ def run_config(run: Run, settings: Settings):
                 "init_to_last": True,
                 "lr_scale": fusion["lr_scale"],
             }
+    return apply_overrides(config, settings.overrides, run)
+
+
+def apply_overrides(config, overrides: Mapping[str, Any], run: Run):
+    """Set each dotted path; every part of it must already exist, so a typo fails instead of adding a setting."""
+    for path, value in overrides.items():
+        *sections, key = path.split(".")
+        node = config
+        for depth, part in enumerate(sections + [key]):
+            if not isinstance(node, dict) or part not in node:
+                raise KeyError(f"--set {path}: the {run.task} {run.variant} config has no setting {'.'.join(sections[:depth] + [part])}")
+            if depth < len(sections):
+                node = node[part]
+        node[key] = value
     return config
 
 
@@ -127,6 +144,7 @@ def evaluate(run: Run, settings: Settings) -> Path:
         "dev_score": dev_score(run, settings),
         "train_seconds": json.loads(train_seconds.read_text()) if train_seconds.exists() else None,
         "evaluate_seconds": round(time.perf_counter() - start),
+        "overrides": dict(settings.overrides),
     }
     (metrics / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
     return metrics

@@ -115,3 +115,44 @@ def test_a_run_interrupted_after_a_checkpoint_is_trained_again(tmp_path, monkeyp
     assert len(calls) == 1 and json.loads((output / experiments.TRAINED_MARKER).read_text()) >= 0
     experiments.train(run, settings)
     assert len(calls) == 1
+
+
+def test_overrides_change_only_their_settings_and_reject_unknown_paths(tmp_path):
+    from dataclasses import replace
+
+    settings = _settings(tmp_path)
+    run = Run("ner", "dlfa", 0, 6)
+    knobs = {"components.ner.model.tok2vec.fusion.gate_init": 0.5, "components.ner.model.tok2vec.fuse_at": "wordpiece",
+             "components.transformer.model.freeze_embeddings": False}
+    plain, changed = run_config(run, settings), run_config(run, replace(settings, overrides=knobs))
+    listener = changed["components"]["ner"]["model"]["tok2vec"]
+    assert (listener["fusion"]["gate_init"], listener["fuse_at"], changed["components"]["transformer"]["model"]["freeze_embeddings"]) == (0.5, "wordpiece", False)
+    for path in knobs:
+        section, key = path.rsplit(".", 1)
+        for config in (plain, changed):
+            node = config
+            for part in section.split("."):
+                node = node[part]
+            node.pop(key)
+    assert plain == changed
+    with pytest.raises(KeyError, match="--set components.ner.model.tok2vec.fusion.gate_int: the ner dlfa config has no setting components.ner.model.tok2vec.fusion.gate_int"):
+        run_config(run, replace(settings, overrides={"components.ner.model.tok2vec.fusion.gate_int": 0.5}))
+    with pytest.raises(KeyError, match="baseline config has no setting components.ner.model.tok2vec.fusion"):
+        run_config(Run("ner", "baseline", 0), replace(settings, overrides={"components.ner.model.tok2vec.fusion.gate_init": 0.5}))
+
+
+@pytest.mark.parametrize("item,parsed", [("a.b=0.5", ("a.b", 0.5)), ("a.fuse_at=wordpiece", ("a.fuse_at", "wordpiece")),
+                                         ("a.frozen=false", ("a.frozen", False)), ("a.gate_init=null", ("a.gate_init", None))])
+def test_set_options_parse_json_values_or_text(item, parsed):
+    from spacy_dlfa.cli import _override
+
+    assert _override(item) == parsed
+
+
+def test_a_set_option_without_a_value_is_refused():
+    import typer
+
+    from spacy_dlfa.cli import _override
+
+    with pytest.raises(typer.BadParameter, match="expected PATH=VALUE, got 'a.b'"):
+        _override("a.b")
