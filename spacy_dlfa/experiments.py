@@ -131,6 +131,13 @@ def dev_score(run: Run, settings: Settings) -> float:
     return 100.0 * meta["performance"][DEV_SCORE[run.task]]
 
 
+def torch_threads() -> int:
+    """Threads spacy train gets (the subprocess inherits OMP_NUM_THREADS): timings mean little without it."""
+    import torch
+
+    return torch.get_num_threads()
+
+
 def evaluate(run: Run, settings: Settings) -> Path:
     metrics = settings.metrics_dir / run.task / run.name
     languages = [TASKS[run.task].source_language, *settings.targets]
@@ -145,6 +152,7 @@ def evaluate(run: Run, settings: Settings) -> Path:
         "train_seconds": json.loads(train_seconds.read_text()) if train_seconds.exists() else None,
         "evaluate_seconds": round(time.perf_counter() - start),
         "overrides": dict(settings.overrides),
+        "torch_threads": torch_threads(),
     }
     (metrics / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
     return metrics

@@ -182,11 +182,11 @@ def _public(task: str, group: dict) -> dict:
 
 
 def _timings(task: str, metrics_root: Path) -> List[str]:
-    lines = ["| run | English dev | train (min) | evaluate (min) |", "|---|---:|---:|---:|"]
+    lines = ["| run | English dev | train (min) | evaluate (min) | torch threads |", "|---|---:|---:|---:|---:|"]
     minutes = lambda seconds: "n/a" if seconds is None else f"{seconds / 60:.1f}"  # noqa: E731
     for run_dir in sorted(p for p in (metrics_root / task).iterdir() if (p / "run.meta.json").exists()):
         meta = json.loads((run_dir / "run.meta.json").read_text())
-        lines.append(f"| {run_dir.name} | {meta['dev_score']:.1f} | {minutes(meta.get('train_seconds'))} | {minutes(meta.get('evaluate_seconds'))} |")
+        lines.append(f"| {run_dir.name} | {meta['dev_score']:.1f} | {minutes(meta.get('train_seconds'))} | {minutes(meta.get('evaluate_seconds'))} | {meta.get('torch_threads', 'n/a')} |")
     return lines if len(lines) > 2 else []
 
 
@@ -201,8 +201,8 @@ Every run is one cell `<variant>[_l<layer>]_s<seed>`; finished cells are skipped
     python -m spacy_dlfa experiments-report metrics/experiments reports
 
 or the whole grid with `python -m spacy project run experiments`. Inference and training speed of the baseline vs
-DLFA pipelines: `python benchmarks/speed_memory.py` (last output in `benchmarks/results/`). Times are wall-clock on 2 CPU cores (the machine
-was sometimes shared with other work); a GPU (`--gpu-id 0`) is much faster.
+DLFA pipelines: `python benchmarks/speed_memory.py` (last output in `benchmarks/results/`). Times are wall-clock on 2 CPU cores; runs with one
+torch thread ran two at a time, and the machine was sometimes shared with other work; a GPU (`--gpu-id 0`) is much faster.
 """
 
 
@@ -232,9 +232,9 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
         sections += ["### Runs", "", *timings, ""] if timings else []
         if task in PAPER_DELTA:
             sections += [f"The paper reports +{PAPER_DELTA[task]} for this task over mBERT; our backbone is the embedded e5-small (see README).", ""]
-        seeds = min(len(g["seeds"]) for g in groups.values())
-        if seeds < 3:
-            sections += [f"Only {seeds} seed{'s' if seeds > 1 else ''} per variant so far: the interval covers the sampling of test sentences, not the variance between training runs.", ""]
+        counts = ", ".join(f"{v} {len(g['seeds'])}" for v, g in groups.items() if not v.startswith("dlfa_l"))
+        sections += [f"Seeds per variant: {counts}. The interval resamples test sentences (each seed's score on the same resample), "
+                     "so it does not cover the variance between training runs; the ± columns (std over seeds) show that spread.", ""]
     sections.append(RERUN)
     report = output_dir / "experiments.md"
     report.write_text("\n".join(sections), encoding="utf8")
