@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from wasabi import msg
 
@@ -103,19 +103,27 @@ def _deltas(task: str, groups: dict, reference: str = "baseline") -> List[str]:
     return lines if len(lines) > 2 else []
 
 
+CONTROL = "aif_last"  # the fair reference for what the lower layer adds
 CONTROL_NOTE = (
     "`aif_last` is the AIF module on the last layer alone (`fusion_layer = -1`): its output is the layer-normalised "
     "last layer, so the deltas against it isolate what the lower layer adds. See `reports/dlfa_investigation.md`."
 )
 
 
-def _sweep(groups: dict) -> Dict[int, dict]:
-    return dict(sorted((g["layer"], g) for name, g in groups.items() if name.startswith("dlfa_l")))
+def _sweep(groups: dict) -> Tuple[Optional[str], Dict[int, dict]]:
+    """The sweep's seed (the first one every swept layer has) and each layer's scores with that seed,
+    so that a layer also run with more seeds is not compared on a different footing."""
+    swept = dict(sorted((g["layer"], g) for name, g in groups.items() if name.startswith("dlfa_l")))
+    shared = set.intersection(*(set(g["seeds"]) for g in swept.values())) if swept else set()
+    if not shared:
+        return None, {}
+    seed = min(shared, key=int)
+    return seed, {layer: g["seeds"][seed] for layer, g in swept.items()}
 
 
 def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -> List[str]:
     """Layer-sweep plot and language x layer heatmap; [] with fewer than two swept layers."""
-    sweep = _sweep(groups)
+    seed, sweep = _sweep(groups)
     if len(sweep) < 2:
         return []
     import matplotlib
@@ -124,18 +132,19 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
     import matplotlib.pyplot as plt
 
     source = TASKS[task].source_language
-    langs = sorted(set.intersection(*(set(g["mean"]) for g in sweep.values())), key=lambda l: (l != source, l))
+    langs = sorted(set.intersection(*(set(scores) for scores in sweep.values())), key=lambda l: (l != source, l))
     targets = [l for l in langs if l != source]
     layers = list(sweep)
-    average = [mean(sweep[k]["mean"][l] for l in targets) for k in layers]
+    average = [mean(sweep[k][l] for l in targets) for k in layers]
     dev = selection.get("dev_scores", {})
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(layers, average, "o-", label=f"average of {len(targets)} targets (test)")
-    ax.plot(layers, [sweep[k]["mean"][source] for k in layers], "s-", label=f"{source} (test)")
+    ax.plot(layers, [sweep[k][source] for k in layers], "s-", label=f"{source} (test)")
     if dev:
         ax.plot(layers, [dev.get(str(k), dev.get(k, float("nan"))) for k in layers], "^--", label=f"{source} dev (selection)")
-    if "baseline" in groups:
-        ax.axhline(mean(groups["baseline"]["mean"][l] for l in targets), color="grey", ls=":", label="baseline, average of targets")
+    for name, style in (("baseline", ":"), (CONTROL, "--")):
+        if name in groups:
+            ax.axhline(mean(groups[name]["mean"][l] for l in targets), color="grey", ls=style, label=f"{name}, average of targets")
     if selection.get("chosen_layer") is not None and "dev_scores" in selection:
         ax.axvline(selection["chosen_layer"], color="red", alpha=0.3, label="chosen on English dev")
     ax.set_xlabel("fused lower layer")
@@ -146,8 +155,9 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
     fig.savefig(output_dir / f"{task}_layer_sweep.png", dpi=120)
     plt.close(fig)
 
-    reference = groups.get("baseline", {}).get("mean")
-    values = [[sweep[k]["mean"][l] - (reference[l] if reference else 0.0) for k in layers] for l in langs]
+    against = CONTROL if CONTROL in groups else "baseline"
+    reference = groups.get(against, {}).get("mean")
+    values = [[sweep[k][l] - (reference[l] if reference else 0.0) for k in layers] for l in langs]
     fig, ax = plt.subplots(figsize=(1 + 0.8 * len(layers), 0.4 * len(langs) + 1.2))
     span = max(abs(v) for row in values for v in row) or 1.0
     image = ax.imshow(values, cmap="RdBu" if reference else "viridis", vmin=-span if reference else None, vmax=span if reference else None, aspect="auto")
@@ -157,19 +167,19 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:+.1f}" if reference else f"{v:.1f}", ha="center", va="center", fontsize=7)
     ax.set_xlabel("fused lower layer")
-    ax.set_title(f"{task.upper()}: " + ("DLFA minus baseline" if reference else METRIC[task][1]), fontsize=9)
+    ax.set_title(f"{task.upper()}: " + (f"DLFA minus {against}" if reference else METRIC[task][1]), fontsize=9)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(output_dir / f"{task}_layer_heatmap.png", dpi=120)
     plt.close(fig)
     rows = " | ".join(f"{k}: {a:.1f}" for k, a in zip(layers, average))
     return [
-        "### Layer sweep (seed " + ", ".join(sorted({s for g in sweep.values() for s in g["seeds"]})) + ")",
+        f"### Layer sweep (seed {seed})",
         "",
         f"Average of targets by fused layer: {rows}. "
         + (f"English dev scores used for the choice: {', '.join(f'{k}: {float(v):.1f}' for k, v in dev.items())}; chosen layer {selection.get('chosen_layer')}." if dev else "The layer is not yet chosen by the sweep."),
         "",
-        f"![layer sweep]({task}_layer_sweep.png) ![language x layer]({task}_layer_heatmap.png)",
+        f"![layer sweep]({task}_layer_sweep.png) ![language x layer: DLFA minus {against}]({task}_layer_heatmap.png)",
         "",
     ]
 
@@ -222,7 +232,7 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
         selection_file = metrics_root / task / "selection.json"
         selection = json.loads(selection_file.read_text()) if selection_file.exists() else {}
         sections += [f"## {task.upper()}", "", *_table(task, groups), "", *_deltas(task, groups), ""]
-        against_control = _deltas(task, groups, reference="aif_last")
+        against_control = _deltas(task, groups, reference=CONTROL)
         if against_control:
             sections += [*against_control, "", CONTROL_NOTE, ""]
         elif "dlfa" in groups and "baseline" in groups:

@@ -71,7 +71,10 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     assert summary["dlfa"]["layer"] == 6 and summary["dlfa"]["seeds"]["2"] == {"en": 90.0, "de": 70.0, "zh": 70.0}
     assert summary["baseline"]["mean"] == {"de": 50.0, "en": 80.0, "zh": 40.0}
     assert "| **average of 2 targets** | **45.0** | **65.0** | **50.0** |" in report
-    assert "Average of targets by fused layer: 2: 60.0 | 6: 65.0. English dev scores used for the choice: 2: 70.0, 6: 80.0; chosen layer 6." in report
+    # the sweep compares layers on their shared seed (1), although layer 6 also ran with seed 2
+    assert "### Layer sweep (seed 1)" in report
+    assert "Average of targets by fused layer: 2: 60.0 | 6: 60.0. English dev scores used for the choice: 2: 70.0, 6: 80.0; chosen layer 6." in report
+    assert "![language x layer: DLFA minus aif_last](ner_layer_heatmap.png)" in report
     assert (tmp_path / "reports" / "ner_layer_sweep.png").stat().st_size > 0 and (tmp_path / "reports" / "ner_layer_heatmap.png").exists()
     assert "| dlfa | +20.00 |" in report
     assert "| variant | delta vs aif_last, average of targets |" in report and "| dlfa | +15.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
