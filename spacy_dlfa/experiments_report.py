@@ -86,12 +86,17 @@ def _table(task: str, groups: dict) -> List[str]:
     return lines
 
 
+def _seed_list(group: dict) -> str:
+    return ",".join(sorted(group["seeds"], key=int))
+
+
 def _deltas(task: str, groups: dict, reference: str = "baseline") -> List[str]:
     if reference not in groups:
         return []
     source = TASKS[task].source_language
     base_counts = _counts(task, groups[reference])
-    lines = [f"| variant | delta vs {reference}, average of targets | 95% CI (paired bootstrap over sentences) | delta on English |", "|---|---:|---|---:|"]
+    lines = [f"| variant | delta vs {reference}, average of targets | 95% CI (paired bootstrap over sentences) | delta on English | seeds (variant / {reference}) |",
+             "|---|---:|---|---:|---|"]
     for variant, group in groups.items():
         if variant in ("baseline", reference) or variant != "dlfa" and "dlfa" in groups and group["_dirs"] == groups["dlfa"]["_dirs"]:
             continue
@@ -99,7 +104,8 @@ def _deltas(task: str, groups: dict, reference: str = "baseline") -> List[str]:
         targets = {l: base_counts[l] for l in counts if l != source and l in base_counts}
         delta, low, high = paired_bootstrap(task, targets, {l: counts[l] for l in targets})
         english = group["mean"].get(source, float("nan")) - groups[reference]["mean"].get(source, float("nan"))
-        lines.append(f"| {variant} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {english:+.2f} |")
+        seeds = f"{_seed_list(group)} / {_seed_list(groups[reference])}"
+        lines.append(f"| {variant} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {english:+.2f} | {seeds} |")
     return lines if len(lines) > 2 else []
 
 

@@ -77,6 +77,7 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     assert "![language x layer: DLFA minus aif_last](ner_layer_heatmap.png)" in report
     assert (tmp_path / "reports" / "ner_layer_sweep.png").stat().st_size > 0 and (tmp_path / "reports" / "ner_layer_heatmap.png").exists()
     assert "| dlfa | +20.00 |" in report
+    assert "| dlfa_l2 | +15.00 | [+2.50, +30.00] | -20.00 | 1 / 1,2 |" in report  # sweep layer: one seed against the baseline's two
     assert "| variant | delta vs aif_last, average of targets |" in report and "| dlfa | +15.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
 
 
