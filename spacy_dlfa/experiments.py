@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from spacy.util import load_config
+from spacy.util import dot_to_object, load_config, set_dot_to_object
 from wasabi import msg
 
 from .evaluation import evaluate_languages
@@ -94,14 +94,13 @@ def run_config(run: Run, settings: Settings):
 def apply_overrides(config, overrides: Mapping[str, Any], run: Run):
     """Set each dotted path; every part of it must already exist, so a typo fails instead of adding a setting."""
     for path, value in overrides.items():
-        *sections, key = path.split(".")
-        node = config
-        for depth, part in enumerate(sections + [key]):
-            if not isinstance(node, dict) or part not in node:
-                raise KeyError(f"--set {path}: the {run.task} {run.variant} config has no setting {'.'.join(sections[:depth] + [part])}")
-            if depth < len(sections):
-                node = node[part]
-        node[key] = value
+        parts = path.split(".")
+        for depth in range(1, len(parts) + 1):
+            try:
+                dot_to_object(config, ".".join(parts[:depth]))
+            except KeyError:
+                raise KeyError(f"--set {path}: the {run.task} {run.variant} config has no setting {'.'.join(parts[:depth])}") from None
+        set_dot_to_object(config, path, value)
     return config
 
 

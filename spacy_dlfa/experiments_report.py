@@ -57,11 +57,13 @@ def summarize(metrics_root: Path) -> dict:
 
 
 def _counts(task: str, group: dict) -> Dict[str, object]:
-    """{lang: (seeds, sentences, k) counts} of a group's runs."""
-    return {
-        lang: stack_seeds([json.loads((run_dir / f"{lang}.sentences.json").read_text()) for run_dir in group["_dirs"].values()], COUNT_KEY[task])
-        for lang in group["mean"]
-    }
+    """{lang: (seeds, sentences, k) counts} of a group's runs, read once per group."""
+    if "_counts" not in group:
+        group["_counts"] = {
+            lang: stack_seeds([json.loads((run_dir / f"{lang}.sentences.json").read_text()) for run_dir in group["_dirs"].values()], COUNT_KEY[task])
+            for lang in group["mean"]
+        }
+    return group["_counts"]
 
 
 def _table(task: str, groups: dict) -> List[str]:

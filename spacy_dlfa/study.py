@@ -7,7 +7,7 @@ the same test sets are attacked with :func:`.robustness.run.attack_languages`:
 
 * training: ``<training_dir>/<model_name>/<task>/<run>/``
 * metrics:  ``<metrics_dir>/<model_name>/<task>/<run>/<lang>.json`` (+ sentences, run.meta)
-* attacks:  ``<metrics_dir>/<model_name>/<task>/<run>/attacks/<attack>/<lang>.json``
+* attacks:  ``<metrics_dir>/<model_name>/<task>/<run>/attacks/<label>/<lang>.json`` (:func:`attack_label`)
 * model:    ``<metrics_dir>/<model_name>/model.json`` (source, depth, width, parameters)
 
 ``model_name`` is the last path component (``assets/e5-small-L6`` ->

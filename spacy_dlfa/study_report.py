@@ -1,8 +1,8 @@
 """``reports/robustness.md``: adversarial robustness vs model size, from ``metrics/study/``.
 
 Reads the layout that :mod:`.study` writes
-(``<root>/<model>/<task>/<run>/attacks/<attack>/<lang>.json`` and
-``<root>/<model>/model.json``). Per task and attack: a table model |
+(``<root>/<model>/<task>/<run>/attacks/<label>/<lang>.json``, label e.g. ``char_noise_rate0.2_seed0``,
+and ``<root>/<model>/model.json``). Per task and attack: a table model |
 parameters | variant | clean | attacked | relative drop (averages over the
 target languages, source excluded; seeds averaged per language first;
 relative drop = 1 - attacked/clean of the averages), a PNG of the robustness
