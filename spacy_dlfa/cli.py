@@ -168,12 +168,19 @@ def experiments(
                                         "components.ner.model.tok2vec.fusion.gate_init=0.5 (use other --training-dir/--metrics-dir)"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
+    from wasabi import msg
+
     from .experiments import Settings, run_grid
 
     settings = Settings(transformer, hidden_width, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id,
                         dict(_override(item) for item in overrides))
-    run_grid(task, _languages(stages), [int(x) for x in _languages(layers)], [int(x) for x in _languages(seeds)], settings,
-             None if layer < 0 else layer, _languages(variants))
+    try:
+        run_grid(task, _languages(stages), [int(x) for x in _languages(layers)], [int(x) for x in _languages(seeds)], settings,
+                 None if layer < 0 else layer, _languages(variants))
+    except KeyError as err:  # --set with a path the config lacks
+        msg.fail(err.args[0], exits=1)
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
 
 
 @app.command("gate-stats")

@@ -2,7 +2,8 @@
 
 Every run trains with ``spacy train`` on a config written next to its output
 (``training/experiments/<task>/<run>/config.cfg``) and is evaluated on English
-and every target; finished runs (metrics present) are skipped. The fused layer
+and every target; finished runs (metrics present) are skipped, after checking
+that their saved config is the one this run would train with. The fused layer
 is chosen on the English dev score alone (the best dev score ``spacy train``
 saved in model-best's meta.json), never on target-language data.
 """
@@ -12,9 +13,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from spacy.util import dot_to_object, load_config, set_dot_to_object
+from spacy.util import dict_to_dot, dot_to_object, load_config, set_dot_to_object
+from thinc.api import Config
 from wasabi import msg
 
 from .evaluation import evaluate_languages
@@ -29,6 +31,12 @@ DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc", "xnli": "cats_micro_f", "pawsx":
 VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last")
 # written only after spacy train exits successfully; holds the training seconds
 TRAINED_MARKER = "train_seconds.json"
+# settings that change memory use, not what a run learns: a run trained before they existed is still reused
+RESULT_NEUTRAL_SETTINGS = frozenset({"components.transformer.model.keep_hidden_layers"})
+
+
+class RunMismatch(ValueError):
+    """A finished run was trained with other settings than the ones asked for now."""
 
 
 @dataclass(frozen=True)
@@ -104,11 +112,36 @@ def apply_overrides(config, overrides: Mapping[str, Any], run: Run):
     return config
 
 
+def config_differences(trained: Config, wanted: Config) -> Dict[str, Tuple[Any, Any]]:
+    """Settings of ``wanted`` that ``trained`` lacks or sets otherwise: path -> (trained value, wanted value)."""
+    trained_settings = dict_to_dot(trained)
+    return {
+        path: (trained_settings.get(path, "<missing>"), value)
+        for path, value in dict_to_dot(wanted).items()
+        if path not in RESULT_NEUTRAL_SETTINGS and trained_settings.get(path, "<missing>") != value
+    }
+
+
+def check_trained_with(run: Run, settings: Settings) -> None:
+    """Refuse to reuse a finished run whose saved config differs from the one this run would train with."""
+    output = settings.training_dir / run.task / run.name
+    # runs trained by the main job keep only model-best's (filled) config
+    saved = next((path for path in (output / "config.cfg", output / "model-best" / "config.cfg") if path.exists()), None)
+    if saved is None:
+        return
+    differences = config_differences(load_config(saved), run_config(run, settings))
+    if differences:
+        listed = "; ".join(f"{path} = {old!r}, asked {new!r}" for path, (old, new) in sorted(differences.items()))
+        raise RunMismatch(f"{output} is finished but was trained with other settings ({listed}): "
+                          "give this run its own --training-dir and --metrics-dir, or delete the folder to train it again")
+
+
 def train(run: Run, settings: Settings) -> Path:
     output = settings.training_dir / run.task / run.name
     model = output / "model-best"
     # spacy train rewrites model-last at every checkpoint, so only the marker written after it exits means finished
     if (output / TRAINED_MARKER).exists():
+        check_trained_with(run, settings)
         return model
     output.mkdir(parents=True, exist_ok=True)
     run_config(run, settings).to_disk(output / "config.cfg")
@@ -141,6 +174,7 @@ def evaluate(run: Run, settings: Settings) -> Path:
     metrics = settings.metrics_dir / run.task / run.name
     languages = [TASKS[run.task].source_language, *settings.targets]
     if all((metrics / f"{lang}.sentences.json").exists() for lang in languages):
+        check_trained_with(run, settings)
         return metrics
     model = train(run, settings)
     start = time.perf_counter()

@@ -121,6 +121,77 @@ def test_a_run_interrupted_after_a_checkpoint_is_trained_again(tmp_path, monkeyp
     assert len(calls) == 1
 
 
+def _finished_run(settings: Settings, run: Run, metrics: bool = False) -> Path:
+    from spacy_dlfa import experiments
+
+    output = settings.training_dir / run.task / run.name
+    output.mkdir(parents=True)
+    run_config(run, settings).to_disk(output / "config.cfg")
+    (output / experiments.TRAINED_MARKER).write_text("1")
+    if metrics:
+        scores = settings.metrics_dir / run.task / run.name
+        scores.mkdir(parents=True)
+        for lang in ["en", *settings.targets]:
+            (scores / f"{lang}.sentences.json").write_text("{}")
+    return output
+
+
+def test_a_finished_run_is_not_reused_for_other_settings(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from spacy_dlfa import experiments
+
+    calls = []
+    monkeypatch.setattr(experiments.subprocess, "run", lambda command, **kwargs: calls.append(command))
+    settings, run = _settings(tmp_path), Run("ner", "dlfa", 0, 6)
+    output = _finished_run(settings, run, metrics=True)
+    assert experiments.train(run, settings) == output / "model-best" and experiments.evaluate(run, settings).is_dir()
+    longer = replace(settings, max_steps=3000)
+    for step in (experiments.train, experiments.evaluate):
+        with pytest.raises(experiments.RunMismatch, match=r"ner/dlfa_l6_s0 is finished but was trained with other settings "
+                                                          r"\(training.max_steps = 100, asked 3000\)"):
+            step(run, longer)
+    knob = replace(settings, overrides={"components.ner.model.tok2vec.fusion.gate_init": 0.5})
+    with pytest.raises(experiments.RunMismatch, match=r"fusion.gate_init = 0.9, asked 0.5"):
+        experiments.train(run, knob)
+    assert calls == []
+
+
+def test_a_run_trained_before_a_memory_setting_existed_is_reused(tmp_path):
+    from spacy.util import load_config
+
+    from spacy_dlfa import experiments
+
+    settings, run = _settings(tmp_path), Run("pos", "dlfa", 1, 4)
+    output = _finished_run(settings, run)
+    config = load_config(output / "config.cfg")
+    config["components"]["transformer"]["model"].pop("keep_hidden_layers")
+    (output / "config.cfg").unlink()
+    (output / "model-best").mkdir()
+    config.to_disk(output / "model-best" / "config.cfg")  # the main job's runs keep only model-best's config
+    assert experiments.config_differences(config, run_config(run, settings)) == {}
+    assert experiments.train(run, settings) == output / "model-best"
+    config["training"]["max_steps"] = 7
+    config.to_disk(output / "model-best" / "config.cfg")
+    with pytest.raises(experiments.RunMismatch, match="training.max_steps = 7, asked 100"):
+        experiments.train(run, settings)
+
+
+def test_the_experiments_cli_reports_a_mismatched_run_without_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from spacy_dlfa.cli import app
+
+    settings, run = _settings(tmp_path), Run("ner", "baseline", 0)
+    _finished_run(settings, run)
+    result = CliRunner().invoke(app, ["experiments", "ner", "--stages", "headline", "--layer", "6", "--variants", "baseline", "--seeds", "0",
+                                      "--targets", "de", "--corpus-dir", str(settings.corpus_dir), "--training-dir", str(settings.training_dir),
+                                      "--metrics-dir", str(settings.metrics_dir), "--configs-dir", str(settings.configs_dir),
+                                      "--max-steps", "100", "--batch-size", "64"])
+    output = " ".join(result.output.split())  # wasabi wraps long messages
+    assert result.exit_code == 1 and "training.batcher.size = 128, asked 64" in output and "Traceback" not in output
+
+
 def test_overrides_change_only_their_settings_and_reject_unknown_paths(tmp_path):
     from dataclasses import replace
 
