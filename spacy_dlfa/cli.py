@@ -268,6 +268,8 @@ def study(
     lexicon: Optional[Path] = typer.Option(None, help="code_switch: TSV lexicon"),
     training_dir: Path = typer.Option(Path("training/study")),
     metrics_dir: Path = typer.Option(Path("metrics/study")),
+    reuse_training_dir: Optional[Path] = typer.Option(None, help="Reuse runs finished here with the same config "
+                                                       "(e.g. training/experiments for the full model) instead of training them again"),
     configs_dir: Path = typer.Option(Path("configs")),
     max_steps: int = typer.Option(0, help="Training steps (0: the config's)"),
     batch_size: int = typer.Option(0, help="Batcher size (0: the config's)"),
@@ -283,7 +285,7 @@ def study(
     template = Settings("", 0, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
     try:
         run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget),
-                  _languages(variants), fusion_rule, attack_limit, pool, lexicon)
+                  _languages(variants), fusion_rule, attack_limit, pool, lexicon, reuse_training_dir)
     except (ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
 

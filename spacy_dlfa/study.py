@@ -10,6 +10,11 @@ the same test sets are attacked with :func:`.robustness.run.attack_languages`:
 * attacks:  ``<metrics_dir>/<model_name>/<task>/<run>/attacks/<label>/<lang>.json`` (:func:`attack_label`)
 * model:    ``<metrics_dir>/<model_name>/model.json`` (source, depth, width, parameters)
 
+With ``reuse_dir`` (the experiments grid's ``training/experiments``), a run
+finished there with the very config the study would write (same model, seed,
+steps, layer: :func:`~.experiments.check_trained_with`) is evaluated and
+attacked from there instead of being trained again.
+
 ``model_name`` is the last path component (``assets/e5-small-L6`` ->
 ``e5-small-L6``, ``intfloat/multilingual-e5-small`` -> ``multilingual-e5-small``).
 Finished steps are skipped, as in the grid.
@@ -28,7 +33,7 @@ from typing import Dict, List, Optional, Sequence
 
 from wasabi import msg
 
-from .experiments import Run, Settings, evaluate, train
+from .experiments import TRAINED_MARKER, Run, RunMismatch, Settings, check_trained_with, evaluate, train
 from .robustness.run import Settings as AttackSettings
 from .robustness.run import attack_languages, check_settings
 from .tasks import TASKS
@@ -86,6 +91,20 @@ def model_settings(model: StudyModel, template: Settings) -> Settings:
                    training_dir=template.training_dir / model.name, metrics_dir=template.metrics_dir / model.name)
 
 
+def run_settings(run: Run, settings: Settings, reuse_dir: Optional[Path] = None) -> Settings:
+    """``settings``, or the same with ``reuse_dir`` as training folder when the run is finished there with the same config."""
+    own = settings.training_dir / run.task / run.name / TRAINED_MARKER
+    if reuse_dir is None or own.exists() or not (reuse_dir / run.task / run.name / TRAINED_MARKER).exists():
+        return settings
+    shared = replace(settings, training_dir=reuse_dir)
+    try:
+        check_trained_with(run, shared)
+    except RunMismatch:
+        return settings
+    msg.info(f"{run.task} {run.name}: reusing {reuse_dir / run.task / run.name} (same config)")
+    return shared
+
+
 def attack_label(attack: AttackSettings, limit: int = 0) -> str:
     """Names every setting that changes the result, so that another rate, budget, seed or limit is a new attack."""
     strength = f"search{attack.budget}x{attack.candidates}" if attack.budget else f"rate{attack.rate:g}"
@@ -135,8 +154,9 @@ def attack_run(run: Run, settings: Settings, attack: AttackSettings, limit: int 
 
 def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: Settings, attack: AttackSettings,
               variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", limit: int = 0, pool: Optional[Path] = None,
-              lexicon: Optional[Path] = None) -> List[Path]:
-    """Train, evaluate and attack every (model, variant, seed); finished steps are skipped. Returns the attack folders."""
+              lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None) -> List[Path]:
+    """Train, evaluate and attack every (model, variant, seed); finished steps are skipped, finished runs in
+    ``reuse_dir`` with the same config are not trained again. Returns the attack folders."""
     check_settings(attack.name, attack.rate, attack.budget, attack.candidates, pool, lexicon)
     described = [describe_model(source) for source in models]  # fail on a bad model before any training
     plans = [(model, study_runs(task, model, layer, seeds, variants, rule)) for model in described]
@@ -145,7 +165,8 @@ def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int]
         settings = model_settings(model, template)
         write_model_record(model, settings.metrics_dir)
         for run in runs:
-            evaluate(run, settings)
-            done.append(attack_run(run, settings, attack, limit, pool, lexicon))
+            settings_for_run = run_settings(run, settings, reuse_dir)
+            evaluate(run, settings_for_run)
+            done.append(attack_run(run, settings_for_run, attack, limit, pool, lexicon))
             msg.good(f"{model.name} {task} {run.name}: evaluated and attacked ({attack.name})")
     return done

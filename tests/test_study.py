@@ -173,3 +173,29 @@ def test_the_control_variant_may_join_the_study():
     assert [(r.variant, r.layer) for r in runs] == [("baseline", None), ("dlfa", 3), ("aif_last", None)]
     with pytest.raises(ValueError, match="unknown study variants"):
         study_runs("ner", StudyModel("m", "m", 4, 32), 6, [0], ["mean"])
+
+
+def test_a_run_finished_elsewhere_with_the_same_config_is_reused(tmp_path):
+    from dataclasses import replace
+
+    from spacy_dlfa.experiments import TRAINED_MARKER, Run, run_config
+    from spacy_dlfa.study import run_settings
+
+    grid = Settings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "experiments", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
+    full = model_settings(StudyModel("assets/e5-small", "e5-small", 12, 384), replace(grid, training_dir=tmp_path / "study"))
+    small = model_settings(StudyModel("assets/e5-small-L4", "e5-small-L4", 4, 384), replace(grid, training_dir=tmp_path / "study"))
+    run = Run("ner", "dlfa", 0, 6)
+    assert run_settings(run, full, grid.training_dir) == full  # nothing finished there yet
+    finished = grid.training_dir / "ner" / run.name
+    finished.mkdir(parents=True)
+    run_config(run, grid).to_disk(finished / "config.cfg")
+    (finished / TRAINED_MARKER).write_text("1")
+    assert run_settings(run, full, grid.training_dir).training_dir == grid.training_dir
+    assert run_settings(run, full, None) == full
+    assert run_settings(run, small, grid.training_dir) == small  # another transformer: trained anew
+    assert run_settings(run, replace(full, max_steps=200), grid.training_dir).max_steps == 200
+    assert run_settings(run, replace(full, max_steps=200), grid.training_dir).training_dir == full.training_dir
+    own = full.training_dir / "ner" / run.name
+    own.mkdir(parents=True)
+    (own / TRAINED_MARKER).write_text("1")
+    assert run_settings(run, full, grid.training_dir) == full  # the study's own finished run comes first
