@@ -185,7 +185,7 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
         f"### Layer sweep (seed {seed})",
         "",
         f"Average of targets by fused layer: {rows}. "
-        + (f"English dev scores used for the choice: {', '.join(f'{k}: {float(v):.1f}' for k, v in dev.items())}; chosen layer {selection.get('chosen_layer')}." if dev else "The layer is not yet chosen by the sweep."),
+        + (f"English dev scores used for the choice: {', '.join(f'{k}: {float(v):.2f}' for k, v in dev.items())}; chosen layer {selection.get('chosen_layer')}." if dev else "The layer is not yet chosen by the sweep."),
         "",
         f"![layer sweep]({task}_layer_sweep.png) ![language x layer: DLFA minus {against}]({task}_layer_heatmap.png)",
         "",

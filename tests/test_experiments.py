@@ -73,7 +73,7 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     assert "| **average of 2 targets** | **45.0** | **65.0** | **50.0** |" in report
     # the sweep compares layers on their shared seed (1), although layer 6 also ran with seed 2
     assert "### Layer sweep (seed 1)" in report
-    assert "Average of targets by fused layer: 2: 60.0 | 6: 60.0. English dev scores used for the choice: 2: 70.0, 6: 80.0; chosen layer 6." in report
+    assert "Average of targets by fused layer: 2: 60.0 | 6: 60.0. English dev scores used for the choice: 2: 70.00, 6: 80.00; chosen layer 6." in report
     assert "![language x layer: DLFA minus aif_last](ner_layer_heatmap.png)" in report
     assert (tmp_path / "reports" / "ner_layer_sweep.png").stat().st_size > 0 and (tmp_path / "reports" / "ner_layer_heatmap.png").exists()
     assert "| dlfa | +20.00 |" in report
