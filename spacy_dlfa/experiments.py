@@ -115,11 +115,8 @@ def apply_overrides(config, overrides: Mapping[str, Any], run: Run):
 def config_differences(trained: Config, wanted: Config) -> Dict[str, Tuple[Any, Any]]:
     """Settings of ``wanted`` that ``trained`` lacks or sets otherwise: path -> (trained value, wanted value)."""
     trained_settings = dict_to_dot(trained)
-    return {
-        path: (trained_settings.get(path, "<missing>"), value)
-        for path, value in dict_to_dot(wanted).items()
-        if path not in RESULT_NEUTRAL_SETTINGS and trained_settings.get(path, "<missing>") != value
-    }
+    pairs = ((path, trained_settings.get(path, "<missing>"), value) for path, value in dict_to_dot(wanted).items())
+    return {path: (old, new) for path, old, new in pairs if old != new and path not in RESULT_NEUTRAL_SETTINGS}
 
 
 def check_trained_with(run: Run, settings: Settings) -> None:
