@@ -51,6 +51,46 @@ def paired_bootstrap(
     return observed / len(baseline), float(low), float(high)
 
 
+def drop_difference(
+    task: str,
+    baseline: Dict[str, Tuple[numpy.ndarray, numpy.ndarray]],
+    system: Dict[str, Tuple[numpy.ndarray, numpy.ndarray]],
+    samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Tuple[float, float, float]:
+    """Difference (system - baseline) of the relative drop under an attack,
+    ``1 - attacked / clean`` of the scores averaged over languages and seeds,
+    in percentage points, with a percentile interval from resampling each
+    language's sentences (one resample for clean and attacked, both systems
+    and every seed: an attack keeps the sentences one to one).
+
+    baseline, system: ``{lang: (clean, attacked)}``, counts of shape (seeds, sentences, k).
+    """
+    rng = numpy.random.default_rng(seed)
+    resampled = {name: numpy.zeros((2, samples)) for name in ("baseline", "system")}
+    observed = {name: numpy.zeros(2) for name in resampled}
+    for lang in baseline:
+        pairs = {"baseline": baseline[lang], "system": system[lang]}
+        sizes = {array.shape[1] for pair in pairs.values() for array in pair}
+        if len(sizes) != 1:
+            raise ValueError(f"{lang}: clean and attacked sets of both systems need the same sentences, got sizes {sorted(sizes)}")
+        (sentences,) = sizes
+        index = rng.integers(0, sentences, size=(samples, sentences))
+        for name, pair in pairs.items():
+            for i, counts in enumerate(pair):
+                resampled[name][i] += score(task, counts[:, index]).mean(axis=0)
+                observed[name][i] += score(task, counts).mean()
+
+    def drop(clean_attacked: numpy.ndarray) -> numpy.ndarray:
+        return 100.0 * (1.0 - clean_attacked[1] / numpy.maximum(clean_attacked[0], 1e-12))
+
+    deltas = drop(resampled["system"]) - drop(resampled["baseline"])
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    low, high = numpy.percentile(deltas, [tail, 100.0 - tail])
+    return float(drop(observed["system"]) - drop(observed["baseline"])), float(low), float(high)
+
+
 def stack_seeds(per_seed: Sequence[Dict[str, list]], key: str) -> numpy.ndarray:
     """(seeds, sentences, k) array from the per-seed sentence-count dicts."""
     return numpy.asarray([counts[key] for counts in per_seed], dtype="f8")

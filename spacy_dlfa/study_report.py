@@ -7,7 +7,10 @@ parameters | variant | clean | attacked | relative drop (averages over the
 target languages, source excluded; seeds averaged per language first;
 relative drop = 1 - attacked/clean of the averages), a PNG of the robustness
 ratio attacked/clean against the parameter count (one line per variant), the
-ratio per writing system, and a generated "what was measured / limits" note.
+ratio per writing system, DLFA's relative drop minus the baseline's per model
+with a paired bootstrap interval over sentences (where the attacks wrote
+per-sentence counts, ``<lang>.sentences.json``), and a generated "what was
+measured / limits" note.
 """
 import json
 import re
@@ -17,11 +20,13 @@ from pathlib import Path
 from statistics import mean
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy
 from wasabi import msg
 
 from .evaluation import load_metrics
 from .experiments import parse_run_name
 from .report import METRIC
+from .statistics import COUNT_KEY, drop_difference
 from .tasks import TASKS
 
 SCRIPT_ORDER = ("Latin", "Cyrillic", "Arabic", "Devanagari", "CJK", "Other")
@@ -51,6 +56,7 @@ class Row:
     layers: Optional[int] = None
     seeds: set = field(default_factory=set)
     scores: Dict[str, List[Tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))  # lang -> [(clean, attacked)]
+    counts: Dict[str, List[Tuple[list, list]]] = field(default_factory=lambda: defaultdict(list))  # lang -> [(clean, attacked) per sentence]
     settings: dict = field(default_factory=dict)
 
     def pair(self, languages: Sequence[str]) -> Tuple[Optional[float], Optional[float]]:
@@ -66,6 +72,12 @@ class Row:
     def ratio(self, languages: Sequence[str]) -> Optional[float]:
         clean, attacked = self.pair(languages)
         return attacked / clean if clean else None
+
+    def stacked_counts(self, languages: Sequence[str]) -> Optional[Dict[str, Tuple[numpy.ndarray, numpy.ndarray]]]:
+        """``{lang: (clean, attacked)}`` of shape (seeds, sentences, k); None unless every seed has them."""
+        if any(len(self.counts.get(lang, ())) != len(self.scores[lang]) for lang in languages):
+            return None
+        return {lang: tuple(numpy.asarray([pair[i] for pair in self.counts[lang]], dtype="f8") for i in (0, 1)) for lang in languages}
 
 
 def _model_record(model_dir: Path) -> dict:
@@ -93,6 +105,10 @@ def collect_study(root: Path) -> List[Row]:
                 if block.get("clean") is not None and block.get("attacked") is not None:
                     row.scores[lang].append((block["clean"], block["attacked"]))
                     row.settings = {k: block.get(k) for k in ("name", "rate", "budget", "seed")}
+                    sentences = attack_dir / f"{lang}.sentences.json"
+                    if sentences.exists():
+                        counts = json.loads(sentences.read_text(encoding="utf8"))
+                        row.counts[lang].append((counts["clean"][COUNT_KEY[task]], counts["attacked"][COUNT_KEY[task]]))
     return sorted(rows.values(), key=lambda r: (r.task, r.attack, r.parameters or 0, r.model, r.variant))
 
 
@@ -120,6 +136,28 @@ def script_table(rows: Sequence[Row]) -> str:
     lines = ["| model | variant | " + " | ".join(f"{s} ({' '.join(groups[s])})" for s in scripts) + " |", "|---|---|" + "---:|" * len(scripts)]
     for row in rows:
         lines.append(f"| {row.model} | {row.variant} | " + " | ".join(_number(row.ratio(groups[s]), "{:.3f}") for s in scripts) + " |")
+    return "\n".join(lines)
+
+
+def drop_difference_table(rows: Sequence[Row]) -> str:
+    """Per model: DLFA's relative drop minus the baseline's, in points, with a paired bootstrap interval over sentences."""
+    lines = ["| model | relative drop, dlfa - baseline (points) | 95% CI (paired bootstrap over sentences) | seeds (dlfa / baseline) |",
+             "|---|---:|---|---|"]
+    for model in dict.fromkeys(row.model for row in rows):
+        pair = {row.variant: row for row in rows if row.model == model and row.variant in ("baseline", "dlfa")}
+        if len(pair) < 2:
+            continue
+        targets = pair["baseline"].targets()
+        baseline, dlfa = (pair[v].stacked_counts(targets) for v in ("baseline", "dlfa"))
+        seeds = " / ".join(",".join(map(str, sorted(pair[v].seeds))) for v in ("dlfa", "baseline"))
+        if baseline is None or dlfa is None:
+            clean_b, attacked_b = pair["baseline"].pair(targets)
+            clean_d, attacked_d = pair["dlfa"].pair(targets)
+            delta = 100 * ((1 - attacked_d / clean_d) - (1 - attacked_b / clean_b)) if clean_b and clean_d else None
+            lines.append(f"| {model} | {_number(delta, '{:+.2f}')} | – (attacked before per-sentence counts were written) | {seeds} |")
+            continue
+        delta, low, high = drop_difference(pair["baseline"].task, baseline, dlfa)
+        lines.append(f"| {model} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {seeds} |")
     return "\n".join(lines)
 
 
@@ -192,6 +230,8 @@ def write_study_report(root: Path, output_dir: Path) -> Path:
         if plot_robustness(task, attack, group, chart):
             sections += [f"![{task} {attack} robustness vs size]({chart.name})", ""]
         sections += ["Robustness ratio attacked/clean per writing system:", "", script_table(group), ""]
+        if {"baseline", "dlfa"} <= {row.variant for row in group}:
+            sections += ["Does DLFA change the drop? Negative: DLFA loses less under the attack.", "", drop_difference_table(group), ""]
     if rows:
         sections.append(limits_note(rows))
     report.write_text("\n".join(sections) + "\n", encoding="utf8")

@@ -7,6 +7,7 @@ import zlib
 from pathlib import Path
 from typing import Iterable, List
 
+import numpy
 import pytest
 import spacy
 import srsly
@@ -20,6 +21,7 @@ from pipelines import gold_docs
 from spacy_dlfa.cli import app
 from spacy_dlfa.corpora import CorpusFormatError
 from spacy_dlfa.pairs import split_pair
+from spacy_dlfa.statistics import COUNT_KEY, score
 from spacy_dlfa.robustness import (
     ATTACKS, QWERTY_NEIGHBOURS, adversarial_search, char_noise, insert_char, load_lexicon, make_attack, mention_pool,
     objective_scores, perturb_doc, perturb_docs, separator_span, strip_diacritics, substitute_char, titlecase, valid_word,
@@ -347,7 +349,8 @@ def test_attack_command_end_to_end(trained_pipelines, ner_silver, tmp_path, comp
     result, output = invoke(trained_pipelines[component], data, "--attack", name, "--seed", "0", "--output", out, *extra)
     assert result.exit_code == 0, output
     langs = ["de"] if "--languages" in extra else ["de", "en"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{lang}{suffix}" for lang in langs for suffix in (".json", ".attacked.spacy"))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{lang}{suffix}" for lang in langs
+                                                           for suffix in (".json", ".attacked.spacy", ".sentences.json"))
     assert "[1/" in output and "success" in output
     key = "ents_f" if component == "ner" else "tag_acc"
     scores = json.loads((out / "de.json").read_text())
@@ -357,6 +360,10 @@ def test_attack_command_end_to_end(trained_pipelines, ner_silver, tmp_path, comp
     assert block["clean_scores"]["token_acc"] == scores["token_acc"]  # gold tokens on both sides
     assert block["relative_drop"] is None or block["relative_drop"] == pytest.approx((block["clean"] - block["attacked"]) / block["clean"])
     assert 0.0 <= block["success_rate"] <= 1.0 and block["perturbed_examples"] > 0
+    task = "ner" if component == "ner" else "pos"
+    counts = json.loads((out / "de.sentences.json").read_text())
+    for side in ("clean", "attacked"):  # the counts the study report resamples reproduce both scores
+        assert score(task, numpy.asarray(counts[side][COUNT_KEY[task]], dtype="f8")) == pytest.approx(100 * block[side])
     attacked = list(DocBin().from_disk(out / "de.attacked.spacy").get_docs(VOCAB))
     assert len(attacked) == 7 and [[e.label_ for e in d.ents] for d in attacked] == [[e.label_ for e in d.ents] for d in golds[:7]]
     if name != "entity_swap":

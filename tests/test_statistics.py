@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from spacy_dlfa.statistics import paired_bootstrap, score
+from spacy_dlfa.statistics import drop_difference, paired_bootstrap, score
 
 
 def test_ner_score_is_micro_f1_over_sentences():
@@ -41,3 +41,34 @@ def test_bootstrap_is_reproducible_and_checks_pairing():
     assert paired_bootstrap("ner", a, b, samples=100, seed=7) == paired_bootstrap("ner", a, b, samples=100, seed=7)
     with pytest.raises(ValueError, match="same sentences"):
         paired_bootstrap("ner", a, {"de": b["de"][:, :30]})
+
+
+def test_drop_difference_exact_value():
+    pos = lambda *rows: numpy.array([rows], dtype="f8")  # one seed, [correct, total] per sentence
+    baseline = {"de": (pos([1, 2], [1, 2]), pos([0, 2], [1, 2]))}  # 50% -> 25%: drop 50 points
+    system = {"de": (pos([2, 2], [1, 2]), pos([1, 2], [1, 2]))}  # 75% -> 50%: drop 33.3 points
+    delta, low, high = drop_difference("pos", baseline, system, samples=200)
+    assert delta == pytest.approx(100 / 3 - 50)
+    assert low <= high
+
+
+def test_drop_difference_of_identical_systems_is_zero():
+    rng = numpy.random.default_rng(4)
+    pair = (rng.integers(0, 5, size=(2, 60, 3)).astype("f8"), rng.integers(0, 5, size=(2, 60, 3)).astype("f8"))
+    assert drop_difference("ner", {"de": pair, "ru": pair}, {"de": pair, "ru": pair}, samples=100) == (0.0, 0.0, 0.0)
+
+
+def test_a_system_that_keeps_every_sentence_drops_less_with_an_interval_below_zero():
+    rng = numpy.random.default_rng(5)
+    total = rng.integers(5, 20, size=(2, 150, 1))
+    clean = numpy.concatenate([total - 1, total], axis=2).astype("f8")
+    attacked = numpy.concatenate([total - 3, total], axis=2).astype("f8")
+    delta, low, high = drop_difference("pos", {"de": (clean, attacked)}, {"de": (clean, clean)}, samples=300)
+    assert low <= delta <= high < 0
+    assert delta == pytest.approx(-100 * (1 - score("pos", attacked).mean() / score("pos", clean).mean()))
+
+
+def test_drop_difference_checks_pairing():
+    counts = numpy.ones((1, 40, 2))
+    with pytest.raises(ValueError, match="same sentences"):
+        drop_difference("pos", {"de": (counts, counts)}, {"de": (counts, counts[:, :30])})

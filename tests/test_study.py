@@ -119,6 +119,22 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert (tmp_path / "reports" / "robustness_ner_char_noise_rate0.2_seed0.png").stat().st_size > 1000
 
 
+def test_study_report_drop_difference_with_and_without_sentence_counts(tmp_path):
+    root = tmp_path / "study"
+    kept, halved = [[1, 0, 0], [1, 0, 0]], [[1, 0, 0], [0, 1, 1]]  # NER [tp, fp, fn] per sentence: F1 100 and 50
+    for run, attacked in (("baseline_s0", halved), ("dlfa_l3_s0", kept)):
+        _write_attack(root, "e5-small-L4", run, {"en": (1.0, 1.0), "de": (1.0, 0.5 if attacked is halved else 1.0)}, 2_000_000, 4)
+        folder = root / "e5-small-L4" / "ner" / run / "attacks" / "char_noise_rate0.2_seed0"
+        for lang in ("en", "de"):
+            (folder / f"{lang}.sentences.json").write_text(json.dumps({"clean": {"ents": kept}, "attacked": {"ents": attacked}}))
+    _write_attack(root, "e5-small", "baseline_s0", {"en": (0.9, 0.9), "de": (0.8, 0.6)}, 3_000_000, 12)
+    _write_attack(root, "e5-small", "dlfa_l10_s0", {"en": (0.9, 0.9), "de": (0.8, 0.7)}, 3_000_000, 12)
+    report = write_study_report(root, tmp_path / "reports").read_text()
+    # baseline drops 50 points, DLFA none; resampling 2 sentences gives drops 0, 50 or 100 for the baseline
+    assert "| e5-small-L4 | -50.00 | [-100.00, +0.00] | 0 / 0 |" in report
+    assert "| e5-small | -12.50 | – (attacked before per-sentence counts were written) | 0 / 0 |" in report
+
+
 def test_study_report_without_data(tmp_path):
     result = CliRunner().invoke(app, ["study-report", str(tmp_path / "missing"), str(tmp_path / "reports")])
     assert result.exit_code == 0, result.output

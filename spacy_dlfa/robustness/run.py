@@ -8,7 +8,10 @@ task score (``ents_f``, ``tag_acc`` or ``cats_micro_f``), the relative drop
 ``(clean - attacked) / clean`` (null when clean is 0), the success rate (share
 of examples whose own task score dropped: entity F1, tag accuracy, or right ->
 wrong for pairs), the settings and the clean set's full scores.
-``<output>/<lang>.attacked.spacy`` holds the perturbed gold docs.
+``<output>/<lang>.attacked.spacy`` holds the perturbed gold docs and
+``<output>/<lang>.sentences.json`` the per-sentence counts of the clean and
+the attacked set (``{"clean": ..., "attacked": ...}``, as
+``evaluation.sentence_counts``) for the paired bootstrap of the study report.
 
 ``budget`` 0 perturbs each site at random with probability ``rate``; a budget
 above 0 runs the greedy adversarial search (``search.py``) instead, and
@@ -28,7 +31,7 @@ from thinc.api import require_gpu
 from wasabi import msg
 
 from ..corpora import write_docbin
-from ..evaluation import _annotate_and_score, _spacy_evaluate_json
+from ..evaluation import _annotate_and_score, _spacy_evaluate_json, sentence_counts
 from ..pairs import pair_separator, transformer_tokenizer
 from .attacks import ATTACKS, Attack, check_rate, doc_rng, make_attack, perturb
 from .search import EXAMPLE_SCORES, OBJECTIVES, SCORE_KEY, adversarial_search, bare, check_search
@@ -105,8 +108,9 @@ def _attacked_docs(nlp: Language, task: str, attack: Attack, examples: List[Exam
     return [result.doc for result in found], [result.edits for result in found]
 
 
-def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings: Settings, limit: int = 0) -> Tuple[dict, List[Doc]]:
-    """The attacked set's spacy-evaluate scores with the ``attack`` block, and the attacked docs."""
+def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings: Settings, limit: int = 0) -> Tuple[dict, List[Doc], dict]:
+    """The attacked set's spacy-evaluate scores with the ``attack`` block, the attacked docs and the
+    per-sentence counts ``{"clean": ..., "attacked": ...}``."""
     examples = list(Corpus(path, gold_preproc=True, limit=limit)(nlp))
     clean_scores = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
     docs, edits = _attacked_docs(nlp, task, attack, examples, settings)
@@ -123,14 +127,14 @@ def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings
         "perturbed_examples": sum(n > 0 for n in edits), "edits_per_example": _share(sum(edits), len(edits)),
         "clean_scores": clean_scores,
     }
-    return scores, docs
+    return scores, docs, {"clean": sentence_counts(examples), "attacked": sentence_counts(attacked)}
 
 
 def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, languages: Optional[Sequence[str]] = None,
                      rate: float = 0.2, budget: int = 0, candidates: int = 8, seed: int = 0, pool: Optional[Path] = None,
                      lexicon: Optional[Path] = None, limit: int = 0, gpu_id: int = -1) -> Dict[str, dict]:
     """Attack every language's test set (see the module docstring); write
-    ``<lang>.json`` and ``<lang>.attacked.spacy`` to `output_dir`."""
+    ``<lang>.json``, ``<lang>.attacked.spacy`` and ``<lang>.sentences.json`` to `output_dir`."""
     check_settings(attack, rate, budget, candidates, pool, lexicon)
     if not Path(model).exists():
         raise FileNotFoundError(f"model {model} does not exist")
@@ -147,8 +151,9 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     results = {}
     for number, (lang, path) in enumerate(files.items(), 1):
         start = time.perf_counter()
-        results[lang], docs = attack_corpus(nlp, task, chosen, path, settings, limit)
+        results[lang], docs, counts = attack_corpus(nlp, task, chosen, path, settings, limit)
         srsly.write_json(output_dir / f"{lang}.json", results[lang])
+        srsly.write_json(output_dir / f"{lang}.sentences.json", counts)
         write_docbin(docs, output_dir / f"{lang}.attacked.spacy")
         block = results[lang]["attack"]
         drop = "n/a" if block["relative_drop"] is None else f"{block['relative_drop']:.1%}"
