@@ -75,11 +75,16 @@ def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], 
         start = time.perf_counter()
         examples = list(Corpus(corpus_dir / f"test-{lang}.spacy", gold_preproc=True)(nlp))
         results[lang] = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
-        srsly.write_json(output_dir / f"{lang}.json", results[lang])
-        srsly.write_json(output_dir / f"{lang}.sentences.json", sentence_counts(examples))
+        write_scores(output_dir, lang, results[lang], sentence_counts(examples))
         shown = ", ".join(f"{key} {value:.3f}" for key, value in results[lang].items() if key in ("ents_f", "tag_acc", "cats_micro_f"))
         msg.text(f"[{number}/{len(languages)}] {lang}: {len(examples):,} sentences, {shown} ({time.perf_counter() - start:.0f} s) -> {output_dir / lang}.json")
     return results
+
+
+def write_scores(output_dir: Path, lang: str, scores: dict, counts: Dict[str, list]) -> None:
+    """``<lang>.json`` (the keys of ``spacy evaluate --output``) and ``<lang>.sentences.json`` (per-sentence counts)."""
+    srsly.write_json(output_dir / f"{lang}.json", scores)
+    srsly.write_json(output_dir / f"{lang}.sentences.json", counts)
 
 
 def load_metrics(metrics_dir: Path) -> Dict[str, dict]:

@@ -176,16 +176,22 @@ def evaluate(run: Run, settings: Settings) -> Path:
     model = train(run, settings)
     start = time.perf_counter()
     evaluate_languages(model, settings.corpus_dir, languages, metrics, settings.gpu_id)
+    write_run_meta(run, settings, model, time.perf_counter() - start)
+    return metrics
+
+
+def write_run_meta(run: Run, settings: Settings, model: Path, evaluate_seconds: float, **extra) -> None:
+    """``run.meta.json`` beside a run's scores: English dev score, training and evaluation seconds, overrides."""
     train_seconds = model.parent / TRAINED_MARKER
     record = {
         "dev_score": dev_score(run, settings),
         "train_seconds": json.loads(train_seconds.read_text()) if train_seconds.exists() else None,
-        "evaluate_seconds": round(time.perf_counter() - start),
+        "evaluate_seconds": round(evaluate_seconds),
         "overrides": dict(settings.overrides),
         "torch_threads": torch_threads(),
+        **extra,
     }
-    (metrics / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
-    return metrics
+    (settings.metrics_dir / run.task / run.name / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
 
 
 def complete(run: Run, settings: Settings) -> Path:

@@ -1,9 +1,11 @@
 """Adversarial robustness vs model size: a thin layer over the grid and the attack runner.
 
 For every model (a folder such as ``assets/e5-small-L6``, or a hub name), the
-baseline and DLFA are trained and evaluated with :mod:`.experiments`
-(``train``/``evaluate`` with per-model :class:`~.experiments.Settings`), then
-the same test sets are attacked with :func:`.robustness.run.attack_languages`:
+baseline and DLFA are trained with :mod:`.experiments` (``train`` with
+per-model :class:`~.experiments.Settings`), then the test sets are attacked
+with :func:`.robustness.run.attack_languages`, whose clean pass also writes
+the run's clean scores (``evaluate`` only scores them on its own when the
+attack sees the first ``limit`` examples alone):
 
 * training: ``<training_dir>/<model_name>/<task>/<run>/``
 * metrics:  ``<metrics_dir>/<model_name>/<task>/<run>/<lang>.json`` (+ sentences, run.meta)
@@ -27,13 +29,14 @@ keeps the relative depth instead, ``round(layer * depth / 12)`` clipped to
 ``1 .. depth - 1`` (L4: 2, L6: 3, L8: 4, L12: 6).
 """
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from wasabi import msg
 
-from .experiments import TRAINED_MARKER, Run, RunMismatch, Settings, check_trained_with, evaluate, train
+from .experiments import TRAINED_MARKER, Run, RunMismatch, Settings, check_trained_with, evaluate, train, write_run_meta
 from .robustness.run import Settings as AttackSettings
 from .robustness.run import attack_languages, check_settings
 from .tasks import TASKS
@@ -147,8 +150,15 @@ def attack_run(run: Run, settings: Settings, attack: AttackSettings, limit: int 
     languages = [TASKS[run.task].source_language, *settings.targets]
     if all((output / f"{lang}.json").exists() for lang in languages):
         return output
-    attack_languages(train(run, settings), settings.corpus_dir, output, attack.name, languages, attack.rate, attack.budget,
-                     attack.candidates, attack.seed, pool, lexicon, limit, settings.gpu_id)
+    model = train(run, settings)
+    metrics = settings.metrics_dir / run.task / run.name
+    evaluated = all((metrics / f"{lang}.sentences.json").exists() for lang in languages)
+    clean_dir = None if limit or evaluated else metrics
+    start = time.perf_counter()
+    attack_languages(model, settings.corpus_dir, output, attack.name, languages, attack.rate, attack.budget,
+                     attack.candidates, attack.seed, pool, lexicon, limit, settings.gpu_id, clean_dir)
+    if clean_dir is not None:
+        write_run_meta(run, settings, model, time.perf_counter() - start, evaluated_by=f"attack {output.name}")
     return output
 
 
@@ -166,7 +176,7 @@ def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int]
         write_model_record(model, settings.metrics_dir)
         for run in runs:
             settings_for_run = run_settings(run, settings, reuse_dir)
-            evaluate(run, settings_for_run)
             done.append(attack_run(run, settings_for_run, attack, limit, pool, lexicon))
+            evaluate(run, settings_for_run)  # nothing left to do unless the attack saw only the first `limit` examples
             msg.good(f"{model.name} {task} {run.name}: evaluated and attacked ({attack.name})")
     return done

@@ -161,12 +161,20 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     run_dir = tmp_path / "metrics" / "tiny-L2" / "ner" / "dlfa_l1_s0"
     attacked = run_dir / "attacks" / "char_noise_rate0.5_seed0"
     assert done == [attacked]
-    assert (run_dir / "de.json").exists() and json.loads((attacked / "de.json").read_text())["attack"]["rate"] == 0.5
+    block = json.loads((attacked / "de.json").read_text())["attack"]
+    assert block["rate"] == 0.5
+    # the attack's clean pass is the run's evaluation: one pass over each clean set
+    assert json.loads((run_dir / "de.json").read_text())["ents_f"] == block["clean"]
+    assert (run_dir / "de.sentences.json").exists() and (attacked / "de.sentences.json").exists()
+    assert json.loads((run_dir / "run.meta.json").read_text())["evaluated_by"] == "attack char_noise_rate0.5_seed0"
     record = json.loads((tmp_path / "metrics" / "tiny-L2" / "model.json").read_text())
     assert (record["layers"], record["hidden"], record["parameters"]) == (2, 32, count_parameters(model))
     before = (attacked / "de.json").stat().st_mtime
     run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
     assert (attacked / "de.json").stat().st_mtime == before
+    clean_before = (run_dir / "de.json").stat().st_mtime
+    assert run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"], limit=2) == [attacked.with_name(attacked.name + "_first2")]
+    assert (run_dir / "de.json").stat().st_mtime == clean_before  # a partial attack never replaces the clean scores
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
 
 

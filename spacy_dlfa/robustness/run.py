@@ -12,6 +12,8 @@ wrong for pairs), the settings and the clean set's full scores.
 ``<output>/<lang>.sentences.json`` the per-sentence counts of the clean and
 the attacked set (``{"clean": ..., "attacked": ...}``, as
 ``evaluation.sentence_counts``) for the paired bootstrap of the study report.
+With ``clean_dir`` the clean set's scores are also written there as
+``evaluate_languages`` writes them, so a study scores each clean set once.
 
 ``budget`` 0 perturbs each site at random with probability ``rate``; a budget
 above 0 runs the greedy adversarial search (``search.py``) instead, and
@@ -31,7 +33,7 @@ from thinc.api import require_gpu
 from wasabi import msg
 
 from ..corpora import write_docbin
-from ..evaluation import _annotate_and_score, _spacy_evaluate_json, sentence_counts
+from ..evaluation import _annotate_and_score, _spacy_evaluate_json, sentence_counts, write_scores
 from ..pairs import pair_separator, transformer_tokenizer
 from .attacks import ATTACKS, Attack, check_rate, doc_rng, make_attack, perturb
 from .search import EXAMPLE_SCORES, OBJECTIVES, SCORE_KEY, adversarial_search, bare, check_search
@@ -132,9 +134,11 @@ def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings
 
 def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, languages: Optional[Sequence[str]] = None,
                      rate: float = 0.2, budget: int = 0, candidates: int = 8, seed: int = 0, pool: Optional[Path] = None,
-                     lexicon: Optional[Path] = None, limit: int = 0, gpu_id: int = -1) -> Dict[str, dict]:
+                     lexicon: Optional[Path] = None, limit: int = 0, gpu_id: int = -1,
+                     clean_dir: Optional[Path] = None) -> Dict[str, dict]:
     """Attack every language's test set (see the module docstring); write
-    ``<lang>.json``, ``<lang>.attacked.spacy`` and ``<lang>.sentences.json`` to `output_dir`."""
+    ``<lang>.json``, ``<lang>.attacked.spacy`` and ``<lang>.sentences.json`` to `output_dir`
+    and, with `clean_dir`, the clean scores and counts there."""
     check_settings(attack, rate, budget, candidates, pool, lexicon)
     if not Path(model).exists():
         raise FileNotFoundError(f"model {model} does not exist")
@@ -148,12 +152,16 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     msg.info(f"attack {attack} on a {task} pipeline: " + (f"greedy search, budget {budget}, {candidates} candidates per step"
                                                           if budget else f"random, rate {rate}") + f", seed {seed}")
     output_dir.mkdir(parents=True, exist_ok=True)
+    if clean_dir is not None:
+        clean_dir.mkdir(parents=True, exist_ok=True)
     results = {}
     for number, (lang, path) in enumerate(files.items(), 1):
         start = time.perf_counter()
         results[lang], docs, counts = attack_corpus(nlp, task, chosen, path, settings, limit)
         srsly.write_json(output_dir / f"{lang}.json", results[lang])
         srsly.write_json(output_dir / f"{lang}.sentences.json", counts)
+        if clean_dir is not None:
+            write_scores(clean_dir, lang, results[lang]["attack"]["clean_scores"], counts["clean"])
         write_docbin(docs, output_dir / f"{lang}.attacked.spacy")
         block = results[lang]["attack"]
         drop = "n/a" if block["relative_drop"] is None else f"{block['relative_drop']:.1%}"
