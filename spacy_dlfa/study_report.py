@@ -73,6 +73,11 @@ class Row:
         clean, attacked = self.pair(languages)
         return attacked / clean if clean else None
 
+    def drop(self, languages: Sequence[str]) -> Optional[float]:
+        """Relative drop in percent, 1 - attacked/clean of the averages."""
+        ratio = self.ratio(languages)
+        return None if ratio is None else 100.0 * (1.0 - ratio)
+
     def stacked_counts(self, languages: Sequence[str]) -> Optional[Dict[str, Tuple[numpy.ndarray, numpy.ndarray]]]:
         """``{lang: (clean, attacked)}`` of shape (seeds, sentences, k); None unless every seed has them."""
         if any(len(self.counts.get(lang, ())) != len(self.scores[lang]) for lang in languages):
@@ -121,9 +126,8 @@ def size_table(rows: Sequence[Row]) -> str:
     lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |", "|---|---:|---|---:|---:|---:|"]
     for row in rows:
         clean, attacked = row.pair(row.targets())
-        drop = (clean - attacked) / clean * 100 if clean else None
         lines.append(f"| {row.model} | {_number(row.parameters, '{:,}')} | {row.variant} | {_number(clean)} | {_number(attacked)} | "
-                     f"{_number(drop, '{:.1f}%')} |")
+                     f"{_number(row.drop(row.targets()), '{:.1f}%')} |")
     return "\n".join(lines)
 
 
@@ -151,9 +155,8 @@ def drop_difference_table(rows: Sequence[Row]) -> str:
         baseline, dlfa = (pair[v].stacked_counts(targets) for v in ("baseline", "dlfa"))
         seeds = " / ".join(",".join(map(str, sorted(pair[v].seeds))) for v in ("dlfa", "baseline"))
         if baseline is None or dlfa is None:
-            clean_b, attacked_b = pair["baseline"].pair(targets)
-            clean_d, attacked_d = pair["dlfa"].pair(targets)
-            delta = 100 * ((1 - attacked_d / clean_d) - (1 - attacked_b / clean_b)) if clean_b and clean_d else None
+            drops = [pair[v].drop(targets) for v in ("dlfa", "baseline")]
+            delta = None if None in drops else drops[0] - drops[1]
             lines.append(f"| {model} | {_number(delta, '{:+.2f}')} | – (attacked before per-sentence counts were written) | {seeds} |")
             continue
         delta, low, high = drop_difference(pair["baseline"].task, baseline, dlfa)
