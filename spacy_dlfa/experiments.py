@@ -27,8 +27,9 @@ CONFIG_PREFIX = {"ner": "ner", "pos": "tagger", "xnli": "xnli", "pawsx": "pawsx"
 DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc", "xnli": "cats_micro_f", "pawsx": "cats_micro_f"}
 # aif_last: the AIF module fusing the last layer with itself, a control that
 # separates what normalising and rescaling the last layer gives from what the
-# lower layer gives.
-VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last")
+# lower layer gives. first_token_pooling: the pair tasks' DLFA pooled by the
+# pair's first word instead of the mean, the pooling comparison.
+VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last", "first_token_pooling")
 # written only after spacy train exits successfully; holds the training seconds
 TRAINED_MARKER = "train_seconds.json"
 # settings that change memory use, not what a run learns: a run trained before they existed is still reused
@@ -96,6 +97,10 @@ def run_config(run: Run, settings: Settings):
                 "init_to_last": True,
                 "lr_scale": fusion["lr_scale"],
             }
+    if run.variant == "first_token_pooling":
+        if not TASKS[run.task].is_pair:
+            raise ValueError(f"first_token_pooling pools a sentence pair (xnli, pawsx), not a {run.task} token")
+        config["components"][component]["model"].update(use_reduce_first=True, use_reduce_mean=False)
     return apply_overrides(config, settings.overrides, run)
 
 
@@ -220,7 +225,8 @@ def plan(task: str, stage: str, layers: Sequence[int], seeds: Sequence[int], cho
     if stage == "headline":
         return [run for seed in seeds for run in (Run(task, "baseline", seed), Run(task, "dlfa", seed, chosen))]
     if stage == "ablations":
-        return [Run(task, variant, seeds[0], chosen) for variant in ("mean_fusion", "concat_fusion")] + [Run(task, "aif_last", seeds[0])]
+        pooling = [Run(task, "first_token_pooling", seeds[0], chosen)] if TASKS[task].is_pair else []
+        return [Run(task, variant, seeds[0], chosen) for variant in ("mean_fusion", "concat_fusion")] + [Run(task, "aif_last", seeds[0])] + pooling
     raise ValueError(f"unknown stage {stage!r}: use sweep, headline or ablations")
 
 

@@ -50,10 +50,21 @@ def summarize(metrics_root: Path) -> dict:
                 groups[name]["seeds"][str(run["seed"])] = run["scores"]
                 groups[name]["_dirs"][str(run["seed"])] = run["dir"]
         for group in groups.values():
-            langs = set.intersection(*(set(s) for s in group["seeds"].values()))
-            group["mean"] = {lang: mean(s[lang] for s in group["seeds"].values()) for lang in sorted(langs)}
+            group["mean"] = _seed_mean(group["seeds"])
         summary[task] = dict(groups)
     return summary
+
+
+def _seed_mean(seeds: Dict[str, Dict[str, float]]) -> Dict[str, float]:
+    """{lang: mean over seeds} for the languages every seed has."""
+    langs = set.intersection(*(set(s) for s in seeds.values()))
+    return {lang: mean(s[lang] for s in seeds.values()) for lang in sorted(langs)}
+
+
+def _on_seeds(group: dict, seeds: List[str]) -> dict:
+    """A group restricted to some of its seeds."""
+    kept = {seed: group["seeds"][seed] for seed in seeds}
+    return {"layer": group["layer"], "seeds": kept, "_dirs": {seed: group["_dirs"][seed] for seed in seeds}, "mean": _seed_mean(kept)}
 
 
 def _counts(task: str, group: dict) -> Dict[str, object]:
@@ -225,6 +236,24 @@ torch thread ran two at a time, and the machine was sometimes shared with other 
 """
 
 
+POOLING = "first_token_pooling"
+POOLING_NOTE = (
+    "`first_token_pooling` is DLFA at the same layer with the textcat reducing the pair to its first word's vector "
+    "(pooled from that word's wordpieces; the listener does not pass on the `[CLS]`/`<s>` vector) instead of the mean "
+    "over the pair's tokens; compared with mean-pooled DLFA on the seeds both ran."
+)
+
+
+def _pooling(task: str, groups: dict) -> List[str]:
+    if POOLING not in groups or "dlfa" not in groups:
+        return []
+    shared = sorted(set(groups[POOLING]["seeds"]) & set(groups["dlfa"]["seeds"]), key=int)
+    if not shared:
+        return []
+    pair = {"dlfa": _on_seeds(groups["dlfa"], shared), POOLING: _on_seeds(groups[POOLING], shared)}
+    return [*_deltas(task, pair, reference="dlfa"), "", POOLING_NOTE, ""]
+
+
 NO_CONTROL_NOTE = (
     "No `aif_last` control for this task yet: the delta against the stock baseline mixes what the lower layer adds "
     "with what normalising the last layer does (on NER the latter was the whole gain; see `reports/dlfa_investigation.md`)."
@@ -246,6 +275,7 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
             sections += [*against_control, "", CONTROL_NOTE, ""]
         elif "dlfa" in groups and "baseline" in groups:
             sections += [NO_CONTROL_NOTE, ""]
+        sections += _pooling(task, groups)
         sections += _sweep_section(task, groups, selection, output_dir)
         timings = _timings(task, metrics_root)
         sections += ["### Runs", "", *timings, ""] if timings else []

@@ -59,10 +59,14 @@ class TaskData:
     source_language: str
     kind: str
 
+    @property
+    def is_pair(self) -> bool:
+        return self.kind in PAIR_SCHEMES
+
     def mirror_file(self, mirror: Path, language: str, split: str) -> Path:
         if self.kind == "wikiann":
             return mirror / "wikiann" / language / f"{split}-{language}.tsv"
-        if self.kind in PAIR_SCHEMES:
+        if self.is_pair:
             return mirror / self.kind / language / f"{split}-{language}.tsv"
         return mirror / "ud" / language / f"{language}-ud-{split}.conllu"
 
@@ -248,7 +252,7 @@ def prepare_task(
         raise ValueError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}")
     task = TASKS[task_name]
     limits = {"train": train_limit, "dev": dev_limit, "test": eval_limit}
-    if task.kind in PAIR_SCHEMES:
+    if task.is_pair:
         jobs = _pair_jobs(task, source, mirror, targets, limits, transformer, holdout)
     elif holdout is not None:
         raise ValueError(f"holdout is for the sentence-pair tasks ({', '.join(PAIR_SCHEMES)}), not {task_name}")

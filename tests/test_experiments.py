@@ -35,10 +35,22 @@ def test_variant_configs_change_only_what_they_should(tmp_path):
     assert baseline["@architectures"] == "spacy-transformers.TransformerListener.v1"
 
 
+def test_first_token_pooling_changes_only_the_pooling_and_needs_a_pair_task(tmp_path):
+    settings = _settings(tmp_path)
+    pooled = run_config(Run("xnli", "first_token_pooling", 0, 6), settings)["components"]["textcat"]["model"]
+    dlfa = run_config(Run("xnli", "dlfa", 0, 6), settings)["components"]["textcat"]["model"]
+    assert (pooled["use_reduce_first"], pooled["use_reduce_mean"]) == (True, False)
+    assert (dlfa["use_reduce_first"], dlfa["use_reduce_mean"]) == (False, True)
+    assert pooled["tok2vec"] == dlfa["tok2vec"] and pooled["tok2vec"]["fusion_layer"] == 6
+    with pytest.raises(ValueError, match="pools a sentence pair"):
+        run_config(Run("ner", "first_token_pooling", 0, 6), settings)
+
+
 def test_stage_plans():
     assert [r.name for r in plan("ner", "sweep", [2, 4], [1, 2], None)] == ["dlfa_l2_s1", "dlfa_l4_s1"]
     assert [r.name for r in plan("ner", "headline", [2, 4], [1, 2], 4)] == ["baseline_s1", "dlfa_l4_s1", "baseline_s2", "dlfa_l4_s2"]
     assert [r.name for r in plan("pos", "ablations", [2], [5], 2)] == ["mean_fusion_l2_s5", "concat_fusion_l2_s5", "aif_last_s5"]
+    assert [r.name for r in plan("pawsx", "ablations", [2], [5], 6)][-1] == "first_token_pooling_l6_s5"
     with pytest.raises(ValueError, match="unknown stage"):
         plan("ner", "tuning", [2], [1], 2)
 
@@ -79,6 +91,28 @@ def test_experiments_report_summary_and_deltas(tmp_path):
     assert "| dlfa | +20.00 |" in report
     assert "| dlfa_l2 | +15.00 | [+2.50, +30.00] | -20.00 | 1 / 1,2 |" in report  # sweep layer: one seed against the baseline's two
     assert "| variant | delta vs aif_last, average of targets |" in report and "| dlfa | +15.00 |" in report and "| dlfa | +20.00 | [+0.00, +0.00]" not in report
+
+
+def _write_pair_run(root: Path, name: str, correct: dict) -> None:
+    run_dir = root / "xnli" / name
+    run_dir.mkdir(parents=True)
+    for lang, n in correct.items():
+        (run_dir / f"{lang}.json").write_text(json.dumps({"cats_micro_f": n / 10}))
+        (run_dir / f"{lang}.sentences.json").write_text(json.dumps({"cats": [[1, 1]] * n + [[0, 1]] * (10 - n)}))
+
+
+def test_pooling_is_compared_with_dlfa_on_the_shared_seeds(tmp_path):
+    root = tmp_path / "metrics"
+    _write_pair_run(root, "baseline_s0", {"en": 5, "de": 4})
+    _write_pair_run(root, "dlfa_l6_s0", {"en": 7, "de": 6})
+    _write_pair_run(root, "dlfa_l6_s1", {"en": 9, "de": 9})
+    _write_pair_run(root, "first_token_pooling_l6_s0", {"en": 6, "de": 5})
+    (root / "xnli" / "selection.json").write_text(json.dumps({"chosen_layer": 6}))
+    report = write_experiments_report(root, tmp_path / "reports").read_text()
+    # seed 0 only: 50 - 60, although DLFA's two-seed mean on de is 75
+    line = next(l for l in report.splitlines() if l.startswith("| first_token_pooling | -10.00 | ["))
+    assert line.endswith("| -10.00 | 0 / 0 |") and "| variant | delta vs dlfa, average of targets |" in report
+    assert "| first_token_pooling | +10.00 |" in report  # vs the baseline
 
 
 def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, shared_data, tmp_path):
