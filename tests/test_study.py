@@ -178,6 +178,24 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
 
 
+def test_tiny_pair_study_attacks_and_scores_xnli(tiny_bert, shared_data, tmp_path):
+    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.study import run_study
+    from spacy_dlfa.tasks import prepare_task
+
+    model = truncate_model(tiny_bert, tmp_path / "assets" / "tiny-L2", 2)
+    prepare_task("xnli", tmp_path / "corpus", ["de"], shared_data, train_limit=30, eval_limit=8, transformer=str(model), holdout=30)
+    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 0, ["de"])
+    done = run_study("xnli", [str(model)], 6, [0], template, AttackSettings("char_noise", 0.5), variants=["baseline"])
+    run_dir = tmp_path / "metrics" / "tiny-L2" / "xnli" / "baseline_s0"
+    assert done == [run_dir / "attacks" / "char_noise_rate0.5_seed0"]
+    block = json.loads((done[0] / "de.json").read_text())["attack"]
+    assert json.loads((run_dir / "de.json").read_text())["cats_micro_f"] == block["clean"]
+    counts = json.loads((done[0] / "de.sentences.json").read_text())
+    assert len(counts["clean"]["cats"]) == len(counts["attacked"]["cats"]) == 8
+    assert "## XNLI" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
+
+
 @pytest.mark.parametrize("attack,limit,label", [
     (("char_noise", 0.2), 0, "char_noise_rate0.2_seed0"),
     (("char_noise", 0.05, 0, 8, 3), 0, "char_noise_rate0.05_seed3"),
