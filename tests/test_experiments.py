@@ -113,6 +113,7 @@ def test_pooling_is_compared_with_dlfa_on_the_shared_seeds(tmp_path):
     line = next(l for l in report.splitlines() if l.startswith("| first_token_pooling | -10.00 | ["))
     assert line.endswith("| -10.00 | 0 / 0 |") and "| variant | delta vs dlfa, average of targets |" in report
     assert "| first_token_pooling | +10.00 |" in report  # vs the baseline
+    assert "The paper reports +1.5 for this task over mBERT" in report and "a slice of English dev stands in" in report
 
 
 def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, shared_data, tmp_path):
