@@ -183,7 +183,7 @@ def plot_robustness(task: str, attack: str, rows: Sequence[Row], output: Path) -
             ax.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
     ax.set_xlabel("parameters (millions)")
     ax.set_ylabel(f"{METRIC[task][1]}: attacked / clean")
-    ax.set_title(f"{task.upper()}, {attack}: robustness vs model size (avg of targets)")
+    ax.set_title(f"{task.upper()}, {attack}:\nrobustness vs model size (average of targets)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(output, dpi=120)
