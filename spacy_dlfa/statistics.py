@@ -46,9 +46,13 @@ def paired_bootstrap(
         deltas += score(task, b[:, index]).mean(axis=0) - score(task, a[:, index]).mean(axis=0)
         observed += float(score(task, b).mean() - score(task, a).mean())
     deltas /= len(baseline)
+    return (observed / len(baseline), *_percentile_interval(deltas, confidence))
+
+
+def _percentile_interval(deltas: numpy.ndarray, confidence: float) -> Tuple[float, float]:
     tail = 100.0 * (1.0 - confidence) / 2.0
     low, high = numpy.percentile(deltas, [tail, 100.0 - tail])
-    return observed / len(baseline), float(low), float(high)
+    return float(low), float(high)
 
 
 def drop_difference(
@@ -86,9 +90,7 @@ def drop_difference(
         return 100.0 * (1.0 - clean_attacked[1] / numpy.maximum(clean_attacked[0], 1e-12))
 
     deltas = drop(resampled["system"]) - drop(resampled["baseline"])
-    tail = 100.0 * (1.0 - confidence) / 2.0
-    low, high = numpy.percentile(deltas, [tail, 100.0 - tail])
-    return float(drop(observed["system"]) - drop(observed["baseline"])), float(low), float(high)
+    return (float(drop(observed["system"]) - drop(observed["baseline"])), *_percentile_interval(deltas, confidence))
 
 
 def stack_seeds(per_seed: Sequence[Dict[str, list]], key: str) -> numpy.ndarray:

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import spacy
-import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus, Example
@@ -158,8 +157,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     for number, (lang, path) in enumerate(files.items(), 1):
         start = time.perf_counter()
         results[lang], docs, counts = attack_corpus(nlp, task, chosen, path, settings, limit)
-        srsly.write_json(output_dir / f"{lang}.json", results[lang])
-        srsly.write_json(output_dir / f"{lang}.sentences.json", counts)
+        write_scores(output_dir, lang, results[lang], counts)
         if clean_dir is not None:
             write_scores(clean_dir, lang, results[lang]["attack"]["clean_scores"], counts["clean"])
         write_docbin(docs, output_dir / f"{lang}.attacked.spacy")
