@@ -263,6 +263,8 @@ def study(
     attack_name: str = typer.Option("char_noise", "--attack", help=f"One of {', '.join(ATTACKS)}"),
     rate: float = typer.Option(0.2, help="Attack rate (with --budget 0)"),
     budget: int = typer.Option(0, help="> 0: greedy adversarial search with this budget"),
+    candidates: int = typer.Option(8, help="Edits tried per greedy step (with --budget)"),
+    attack_seed: int = typer.Option(0, help="Seed of the perturbation (the training seeds are --seeds)"),
     attack_limit: int = typer.Option(0, help="First N examples per language for the attack (0 = all)"),
     pool: Optional[Path] = typer.Option(None, help="entity_swap: .spacy mention pool"),
     lexicon: Optional[Path] = typer.Option(None, help="code_switch: TSV lexicon"),
@@ -284,7 +286,7 @@ def study(
 
     template = Settings("", 0, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
     try:
-        run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget),
+        run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget, candidates, attack_seed),
                   _languages(variants), fusion_rule, attack_limit, pool, lexicon, reuse_training_dir)
     except (ValueError, OSError) as err:
         msg.fail(str(err), exits=1)

@@ -208,6 +208,17 @@ def test_attack_folders_name_every_setting_that_changes_the_result(attack, limit
     assert attack_label(AttackSettings(*attack), limit) == label
 
 
+def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_path):
+    import spacy_dlfa.study
+
+    seen = {}
+    monkeypatch.setattr(spacy_dlfa.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest: seen.update(attack=attack, seeds=seeds))
+    result = CliRunner().invoke(app, ["study", "ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
+                                      "--budget", "2", "--candidates", "4", "--attack-seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert (seen["seeds"], seen["attack"].budget, seen["attack"].candidates, seen["attack"].seed) == ([1, 2], 2, 4, 3)
+
+
 def test_the_control_variant_may_join_the_study():
     from spacy_dlfa.study import StudyModel, study_runs
 
