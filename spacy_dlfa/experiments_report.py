@@ -186,7 +186,7 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:+.1f}" if reference else f"{v:.1f}", ha="center", va="center", fontsize=7)
     ax.set_xlabel("fused lower layer")
-    ax.set_title(f"{task.upper()}: " + (f"DLFA minus {against}" if reference else METRIC[task][1]), fontsize=9)
+    ax.set_title(f"{TASKS[task].title}: " + (f"DLFA minus {against}" if reference else METRIC[task][1]), fontsize=9)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(output_dir / f"{task}_layer_heatmap.png", dpi=120)
@@ -269,7 +269,7 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
     for task, groups in summary.items():
         selection_file = metrics_root / task / "selection.json"
         selection = json.loads(selection_file.read_text()) if selection_file.exists() else {}
-        sections += [f"## {task.upper()}", "", *_table(task, groups), "", *_deltas(task, groups), ""]
+        sections += [f"## {TASKS[task].title}", "", *_table(task, groups), "", *_deltas(task, groups), ""]
         against_control = _deltas(task, groups, reference=CONTROL)
         if against_control:
             sections += [*against_control, "", CONTROL_NOTE, ""]

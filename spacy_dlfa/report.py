@@ -70,7 +70,7 @@ def plot(task: str, table: Table, output: Path) -> None:
     ax.set_xticks([x + width * (len(table) - 1) / 2 for x in range(len(langs))], langs)
     ax.set_ylabel(METRIC[task][1])
     ax.set_ylim(0, 100)
-    ax.set_title(f"{task.upper()}: trained on {TASKS[task].source_language}, zero-shot on the others")
+    ax.set_title(f"{TASKS[task].title}: trained on {TASKS[task].source_language}, zero-shot on the others")
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(output, dpi=120)
@@ -87,7 +87,7 @@ def write_report(metrics_dir: Path, output_dir: Path, title: str = "Zero-shot re
             continue
         chart = output_dir / f"{task}_zero_shot.png"
         plot(task, table, chart)
-        sections += [f"## {task.upper()}", "", markdown_table(task, table), "", f"![{task} chart]({chart.name})", ""]
+        sections += [f"## {TASKS[task].title}", "", markdown_table(task, table), "", f"![{task} chart]({chart.name})", ""]
     report = output_dir / "zero_shot.md"
     report.write_text("\n".join(sections), encoding="utf8")
     msg.good(f"wrote {report}")

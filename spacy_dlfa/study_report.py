@@ -10,7 +10,9 @@ ratio attacked/clean against the parameter count (one line per variant), the
 ratio per writing system, DLFA's relative drop minus the baseline's per model
 with a paired bootstrap interval over sentences (where the attacks wrote
 per-sentence counts, ``<lang>.sentences.json``), and a generated "what was
-measured / limits" note.
+measured / limits" note; above them an overview of the relative drops of every
+task per model, and a link to the hand-written conclusion when ``robustness_conclusion.md``
+is beside the report.
 """
 import json
 import re
@@ -38,6 +40,7 @@ _SCRIPT_LANGS = {
     "CJK": "zh ja ko",
 }
 SCRIPTS: Dict[str, str] = {lang: script for script, langs in _SCRIPT_LANGS.items() for lang in langs.split()}
+CONCLUSION = "robustness_conclusion.md"  # hand-written, beside the report
 TRUNCATED = re.compile(r"-L(\d+)$")
 
 
@@ -131,6 +134,18 @@ def size_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def overview_table(rows: Sequence[Row]) -> str:
+    """One attack across tasks: relative drop per model (by parameter count) and task, baseline / DLFA."""
+    tasks = sorted({row.task for row in rows})
+    models = sorted({(row.parameters or 0, row.model) for row in rows})
+    drops = {(row.model, row.task, row.variant): row.drop(row.targets()) for row in rows}
+    lines = ["| model | parameters | " + " | ".join(TASKS[t].title for t in tasks) + " |", "|---|---:|" + "---:|" * len(tasks)]
+    for parameters, model in models:
+        cells = [" / ".join(_number(drops.get((model, task, variant)), "{:.1f}%") for variant in ("baseline", "dlfa")) for task in tasks]
+        lines.append(f"| {model} | {_number(parameters or None, '{:,}')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def script_table(rows: Sequence[Row]) -> str:
     """Robustness ratio attacked/clean over each writing system's target languages."""
     groups: Dict[str, List[str]] = defaultdict(list)
@@ -183,7 +198,7 @@ def plot_robustness(task: str, attack: str, rows: Sequence[Row], output: Path) -
             ax.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
     ax.set_xlabel("parameters (millions)")
     ax.set_ylabel(f"{METRIC[task][1]}: attacked / clean")
-    ax.set_title(f"{task.upper()}, {attack}:\nrobustness vs model size (average of targets)", fontsize=10)
+    ax.set_title(f"{TASKS[task].title}, {attack}:\nrobustness vs model size (average of targets)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(output, dpi=120)
@@ -226,10 +241,14 @@ def write_study_report(root: Path, output_dir: Path) -> Path:
         msg.warn(f"no study metrics under {root}")
     else:
         sections += [f"Scores in percent from `{root}` (task scores of `spacy evaluate`: {', '.join(f'{t} {METRIC[t][0]}' for t in sorted({r.task for r in rows}))}).", ""]
+        if (output_dir / CONCLUSION).exists():
+            sections += [f"The answer to the study's question, written from these tables: [{CONCLUSION}]({CONCLUSION}).", ""]
+    for attack in sorted({row.attack for row in rows}):
+        sections += [f"## Overview, {attack}: relative drop, baseline / DLFA", "", overview_table([r for r in rows if r.attack == attack]), ""]
     for task, attack in sorted({(row.task, row.attack) for row in rows}):
         group = [row for row in rows if (row.task, row.attack) == (task, attack)]
         chart = output_dir / f"robustness_{task}_{attack}.png"
-        sections += [f"## {task.upper()}: {attack}", "", size_table(group), ""]
+        sections += [f"## {TASKS[task].title}: {attack}", "", size_table(group), ""]
         if plot_robustness(task, attack, group, chart):
             sections += [f"![{task} {attack} robustness vs size]({chart.name})", ""]
         sections += ["Robustness ratio attacked/clean per writing system:", "", script_table(group), ""]

@@ -58,6 +58,7 @@ class TaskData:
     name: str
     source_language: str
     kind: str
+    title: str  # in report headings
 
     @property
     def is_pair(self) -> bool:
@@ -78,10 +79,10 @@ class TaskData:
 
 
 TASKS: Dict[str, TaskData] = {
-    "ner": TaskData("ner", "en", "wikiann"),
-    "pos": TaskData("pos", "en_ewt", "ud"),
-    "xnli": TaskData("xnli", "en", "xnli"),
-    "pawsx": TaskData("pawsx", "en", "pawsx"),
+    "ner": TaskData("ner", "en", "wikiann", "NER"),
+    "pos": TaskData("pos", "en_ewt", "ud", "POS"),
+    "xnli": TaskData("xnli", "en", "xnli", "XNLI"),
+    "pawsx": TaskData("pawsx", "en", "pawsx", "PAWS-X"),
 }
 
 

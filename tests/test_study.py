@@ -117,6 +117,10 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert "| model | variant | Latin (de) | Cyrillic (ru) |" in report and "| e5-small-L4 | baseline | 0.500 | 0.750 |" in report
     assert "truncation is not pretraining at another size" in report and "e5-small-L4 are the full model's first N layers" in report
     assert (tmp_path / "reports" / "robustness_ner_char_noise_rate0.2_seed0.png").stat().st_size > 1000
+    assert "| e5-small-L4 | 2,000,000 | 40.0% / 20.0% |" in report and "| e5-small | 3,000,000 | 15.4% / – |" in report
+    assert "robustness_conclusion.md" not in report
+    (tmp_path / "reports" / "robustness_conclusion.md").write_text("# Conclusion\n")
+    assert "[robustness_conclusion.md](robustness_conclusion.md)" in write_study_report(root, tmp_path / "reports").read_text()
 
 
 def test_study_report_drop_difference_with_and_without_sentence_counts(tmp_path):
