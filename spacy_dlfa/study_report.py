@@ -5,7 +5,8 @@ Reads the layout that :mod:`.study` writes
 and ``<root>/<model>/model.json``). Per task and attack: a table model |
 parameters | variant | clean | attacked | relative drop (averages over the
 target languages, source excluded; seeds averaged per language first;
-relative drop = 1 - attacked/clean of the averages), a PNG of the robustness
+relative drop = 1 - attacked/clean of the averages; for the pair tasks also
+the drop of the margin above chance), a PNG of the robustness
 ratio attacked/clean against the parameter count (one line per variant), the
 ratio per writing system, DLFA's relative drop minus the baseline's per model
 with a paired bootstrap interval over sentences (where the attacks wrote
@@ -81,6 +82,15 @@ class Row:
         ratio = self.ratio(languages)
         return None if ratio is None else 100.0 * (1.0 - ratio)
 
+    def margin_drop(self, languages: Sequence[str]) -> Optional[float]:
+        """Pair tasks: the share in percent of the clean margin above chance that the attack takes away,
+        (clean - attacked) / (clean - chance); None for token tasks or a clean score at or below chance."""
+        chance = TASKS[self.task].chance
+        clean, attacked = self.pair(languages)
+        if chance is None or clean is None or clean <= chance:
+            return None
+        return 100.0 * (clean - attacked) / (clean - chance)
+
     def stacked_counts(self, languages: Sequence[str]) -> Optional[Dict[str, Tuple[numpy.ndarray, numpy.ndarray]]]:
         """``{lang: (clean, attacked)}`` of shape (seeds, sentences, k); None unless every seed has them."""
         if any(len(self.counts.get(lang, ())) != len(self.scores[lang]) for lang in languages):
@@ -125,12 +135,15 @@ def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
 
 
 def size_table(rows: Sequence[Row]) -> str:
-    n = len(rows[0].targets())
-    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |", "|---|---:|---|---:|---:|---:|"]
+    n, chance = len(rows[0].targets()), TASKS[rows[0].task].chance
+    margin = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) |"
+    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |{margin}",
+             "|---|---:|---|---:|---:|---:|" + ("" if chance is None else "---:|")]
     for row in rows:
         clean, attacked = row.pair(row.targets())
         lines.append(f"| {row.model} | {_number(row.parameters, '{:,}')} | {row.variant} | {_number(clean)} | {_number(attacked)} | "
-                     f"{_number(row.drop(row.targets()), '{:.1f}%')} |")
+                     f"{_number(row.drop(row.targets()), '{:.1f}%')} |"
+                     + ("" if chance is None else f" {_number(row.margin_drop(row.targets()), '{:.1f}%')} |"))
     return "\n".join(lines)
 
 
@@ -245,6 +258,11 @@ def write_study_report(root: Path, output_dir: Path) -> Path:
             sections += [f"The answer to the study's question, written from these tables: [{CONCLUSION}]({CONCLUSION}).", ""]
     for attack in sorted({row.attack for row in rows}):
         sections += [f"## Overview, {attack}: relative drop, baseline / DLFA", "", overview_table([r for r in rows if r.attack == attack]), ""]
+    pair_tasks = sorted({TASKS[row.task].title for row in rows if TASKS[row.task].is_pair})
+    if pair_tasks:
+        sections += [f"The relative drop of {' and '.join(pair_tasks)} depends on how far the clean accuracy is above chance "
+                     "(a uniform guess over the classes): the better model has more to lose. Their tables also give the drop "
+                     "of the margin above chance, (clean - attacked) / (clean - chance).", ""]
     for task, attack in sorted({(row.task, row.attack) for row in rows}):
         group = [row for row in rows if (row.task, row.attack) == (task, attack)]
         chart = output_dir / f"robustness_{task}_{attack}.png"

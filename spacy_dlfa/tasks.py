@@ -64,6 +64,11 @@ class TaskData:
     def is_pair(self) -> bool:
         return self.kind in PAIR_SCHEMES
 
+    @property
+    def chance(self) -> Optional[float]:
+        """Accuracy in percent of a uniform guess over the classes (pair tasks); None for token tasks."""
+        return 100.0 / len(PAIR_SCHEMES[self.kind].labels) if self.is_pair else None
+
     def mirror_file(self, mirror: Path, language: str, split: str) -> Path:
         if self.kind == "wikiann":
             return mirror / "wikiann" / language / f"{split}-{language}.tsv"

@@ -118,7 +118,7 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert "truncation is not pretraining at another size" in report and "e5-small-L4 are the full model's first N layers" in report
     assert (tmp_path / "reports" / "robustness_ner_char_noise_rate0.2_seed0.png").stat().st_size > 1000
     assert "| e5-small-L4 | 2,000,000 | 40.0% / 20.0% |" in report and "| e5-small | 3,000,000 | 15.4% / – |" in report
-    assert "robustness_conclusion.md" not in report
+    assert "robustness_conclusion.md" not in report and "above chance" not in report
     (tmp_path / "reports" / "robustness_conclusion.md").write_text("# Conclusion\n")
     assert "[robustness_conclusion.md](robustness_conclusion.md)" in write_study_report(root, tmp_path / "reports").read_text()
 
@@ -137,6 +137,25 @@ def test_study_report_drop_difference_with_and_without_sentence_counts(tmp_path)
     # baseline drops 50 points, DLFA none; resampling 2 sentences gives drops 0, 50 or 100 for the baseline
     assert "| e5-small-L4 | -50.00 | [-100.00, +0.00] | 0 / 0 |" in report
     assert "| e5-small | -12.50 | – (attacked before per-sentence counts were written) | 0 / 0 |" in report
+
+
+def test_pair_tasks_report_the_drop_of_the_margin_above_chance(tmp_path):
+    root = tmp_path / "study"
+    # XNLI (3 classes, chance 33.3): clean 53.3, attacked 43.3 -> 10 of the 20-point margin lost
+    _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.6, 0.5), "ru": (0.4666, 0.3666)}, 3_000_000, 12, "xnli")
+    # at chance when clean: no margin to lose
+    _write_attack(root, "e5-small", "dlfa_l6_s0", {"en": (0.8, 0.8), "de": (0.3, 0.3), "ru": (0.3, 0.2)}, 3_000_000, 12, "xnli")
+    # PAWS-X (2 classes, chance 50): 70 -> 60 loses half the margin
+    _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.7, 0.6)}, 3_000_000, 12, "pawsx")
+    _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.7, 0.6)}, 3_000_000, 12, "ner")
+    report = write_study_report(root, tmp_path / "reports").read_text()
+    assert "| relative drop | drop of the margin above chance (33.3) |" in report
+    assert "| e5-small | 3,000,000 | baseline | 53.3 | 43.3 | 18.8% | 50.0% |" in report
+    assert "| e5-small | 3,000,000 | dlfa | 30.0 | 25.0 | 16.7% | – |" in report
+    assert "| relative drop | drop of the margin above chance (50.0) |" in report
+    assert "| e5-small | 3,000,000 | baseline | 70.0 | 60.0 | 14.3% | 50.0% |" in report
+    assert report.count("drop of the margin above chance (") == 2  # not in the NER table
+    assert "The relative drop of PAWS-X and XNLI depends on how far" in report
 
 
 def test_study_report_without_data(tmp_path):
