@@ -6,7 +6,8 @@ and ``<root>/<model>/model.json``). Per task and attack: a table model |
 parameters | variant | clean | attacked | relative drop (averages over the
 target languages, source excluded; seeds averaged per language first;
 relative drop = 1 - attacked/clean of the averages; for the pair tasks also
-the drop of the margin above chance), a PNG of the robustness
+the drop of the margin above chance and the clean balanced accuracy, with a
+mark on runs that did not learn the task), a PNG of the robustness
 ratio attacked/clean against the parameter count (one line per variant), the
 ratio per writing system, DLFA's relative drop minus the baseline's per model
 with a paired bootstrap interval over sentences (where the attacks wrote
@@ -42,6 +43,8 @@ _SCRIPT_LANGS = {
 }
 SCRIPTS: Dict[str, str] = {lang: script for script, langs in _SCRIPT_LANGS.items() for lang in langs.split()}
 CONCLUSION = "robustness_conclusion.md"  # hand-written, beside the report
+LEARNED_MARGIN = 5.0  # pair tasks: clean balanced accuracy this many points above chance, or the run did not learn
+NOT_LEARNED = "†"
 TRUNCATED = re.compile(r"-L(\d+)$")
 
 
@@ -61,6 +64,7 @@ class Row:
     seeds: set = field(default_factory=set)
     scores: Dict[str, List[Tuple[float, float]]] = field(default_factory=lambda: defaultdict(list))  # lang -> [(clean, attacked)]
     counts: Dict[str, List[Tuple[list, list]]] = field(default_factory=lambda: defaultdict(list))  # lang -> [(clean, attacked) per sentence]
+    balanced: Dict[str, List[float]] = field(default_factory=lambda: defaultdict(list))  # pair tasks: lang -> clean macro recall per seed
     settings: dict = field(default_factory=dict)
 
     def pair(self, languages: Sequence[str]) -> Tuple[Optional[float], Optional[float]]:
@@ -90,6 +94,17 @@ class Row:
         if chance is None or clean is None or clean <= chance:
             return None
         return 100.0 * (clean - attacked) / (clean - chance)
+
+    def balanced_accuracy(self, languages: Sequence[str]) -> Optional[float]:
+        """Pair tasks: clean balanced accuracy (macro recall) in percent, averaged over seeds, then ``languages``."""
+        langs = [lang for lang in languages if self.balanced.get(lang)]
+        return mean(mean(100.0 * b for b in self.balanced[lang]) for lang in langs) if langs else None
+
+    def learned(self) -> bool:
+        """False for a pair-task run whose clean balanced accuracy is within LEARNED_MARGIN of chance: it (nearly)
+        always predicts one class, so an attack has nothing to take and its drop says nothing about robustness."""
+        balanced = self.balanced_accuracy(self.targets())
+        return balanced is None or balanced >= TASKS[self.task].chance + LEARNED_MARGIN
 
     def stacked_counts(self, languages: Sequence[str]) -> Optional[Dict[str, Tuple[numpy.ndarray, numpy.ndarray]]]:
         """``{lang: (clean, attacked)}`` of shape (seeds, sentences, k); None unless every seed has them."""
@@ -123,6 +138,11 @@ def collect_study(root: Path) -> List[Row]:
                 if block.get("clean") is not None and block.get("attacked") is not None:
                     row.scores[lang].append((block["clean"], block["attacked"]))
                     row.settings = {k: block.get(k) for k in ("name", "rate", "budget", "seed")}
+                    clean_scores = attack_dir.parent.parent / f"{lang}.json"
+                    if TASKS[task].is_pair and clean_scores.exists():
+                        macro_recall = json.loads(clean_scores.read_text(encoding="utf8")).get("cats_macro_r")
+                        if macro_recall is not None:
+                            row.balanced[lang].append(macro_recall)
                     sentences = attack_dir / f"{lang}.sentences.json"
                     if sentences.exists():
                         counts = json.loads(sentences.read_text(encoding="utf8"))
@@ -136,14 +156,19 @@ def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
 
 def size_table(rows: Sequence[Row]) -> str:
     n, chance = len(rows[0].targets()), TASKS[rows[0].task].chance
-    margin = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) |"
-    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |{margin}",
-             "|---|---:|---|---:|---:|---:|" + ("" if chance is None else "---:|")]
+    pair = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) | clean balanced accuracy |"
+    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |{pair}",
+             "|---|---:|---|---:|---:|---:|" + ("" if chance is None else "---:|---:|")]
     for row in rows:
         clean, attacked = row.pair(row.targets())
-        lines.append(f"| {row.model} | {_number(row.parameters, '{:,}')} | {row.variant} | {_number(clean)} | {_number(attacked)} | "
+        mark = "" if row.learned() else f" {NOT_LEARNED}"
+        lines.append(f"| {row.model} | {_number(row.parameters, '{:,}')} | {row.variant}{mark} | {_number(clean)} | {_number(attacked)} | "
                      f"{_number(row.drop(row.targets()), '{:.1f}%')} |"
-                     + ("" if chance is None else f" {_number(row.margin_drop(row.targets()), '{:.1f}%')} |"))
+                     + ("" if chance is None else f" {_number(row.margin_drop(row.targets()), '{:.1f}%')} | "
+                        f"{_number(row.balanced_accuracy(row.targets()))} |"))
+    if not all(row.learned() for row in rows):
+        lines += ["", f"{NOT_LEARNED} did not learn the task: clean balanced accuracy (macro recall) less than {LEARNED_MARGIN:.0f} points "
+                      f"above chance, so it (nearly) always predicts one class and its drop says nothing about robustness."]
     return "\n".join(lines)
 
 
@@ -152,10 +177,14 @@ def overview_table(rows: Sequence[Row]) -> str:
     tasks = sorted({row.task for row in rows})
     models = sorted({(row.parameters or 0, row.model) for row in rows})
     drops = {(row.model, row.task, row.variant): row.drop(row.targets()) for row in rows}
+    marks = {(row.model, row.task, row.variant): "" if row.learned() else NOT_LEARNED for row in rows}
     lines = ["| model | parameters | " + " | ".join(TASKS[t].title for t in tasks) + " |", "|---|---:|" + "---:|" * len(tasks)]
     for parameters, model in models:
-        cells = [" / ".join(_number(drops.get((model, task, variant)), "{:.1f}%") for variant in ("baseline", "dlfa")) for task in tasks]
+        cells = [" / ".join(_number(drops.get((model, task, variant)), "{:.1f}%") + marks.get((model, task, variant), "")
+                            for variant in ("baseline", "dlfa")) for task in tasks]
         lines.append(f"| {model} | {_number(parameters or None, '{:,}')} | " + " | ".join(cells) + " |")
+    if any(marks.values()):
+        lines += ["", f"{NOT_LEARNED} did not learn the task (see the task's table): the drop says nothing about robustness."]
     return "\n".join(lines)
 
 
@@ -182,13 +211,14 @@ def drop_difference_table(rows: Sequence[Row]) -> str:
         targets = pair["baseline"].targets()
         baseline, dlfa = (pair[v].stacked_counts(targets) for v in ("baseline", "dlfa"))
         seeds = " / ".join(",".join(map(str, sorted(pair[v].seeds))) for v in ("dlfa", "baseline"))
+        name = model if all(row.learned() for row in pair.values()) else f"{model} {NOT_LEARNED}"
         if baseline is None or dlfa is None:
             drops = [pair[v].drop(targets) for v in ("dlfa", "baseline")]
             delta = None if None in drops else drops[0] - drops[1]
-            lines.append(f"| {model} | {_number(delta, '{:+.2f}')} | – (attacked before per-sentence counts were written) | {seeds} |")
+            lines.append(f"| {name} | {_number(delta, '{:+.2f}')} | – (attacked before per-sentence counts were written) | {seeds} |")
             continue
         delta, low, high = drop_difference(pair["baseline"].task, baseline, dlfa)
-        lines.append(f"| {model} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {seeds} |")
+        lines.append(f"| {name} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {seeds} |")
     return "\n".join(lines)
 
 

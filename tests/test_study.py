@@ -149,13 +149,27 @@ def test_pair_tasks_report_the_drop_of_the_margin_above_chance(tmp_path):
     _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.7, 0.6)}, 3_000_000, 12, "pawsx")
     _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.7, 0.6)}, 3_000_000, 12, "ner")
     report = write_study_report(root, tmp_path / "reports").read_text()
-    assert "| relative drop | drop of the margin above chance (33.3) |" in report
-    assert "| e5-small | 3,000,000 | baseline | 53.3 | 43.3 | 18.8% | 50.0% |" in report
-    assert "| e5-small | 3,000,000 | dlfa | 30.0 | 25.0 | 16.7% | – |" in report
-    assert "| relative drop | drop of the margin above chance (50.0) |" in report
-    assert "| e5-small | 3,000,000 | baseline | 70.0 | 60.0 | 14.3% | 50.0% |" in report
+    assert "| relative drop | drop of the margin above chance (33.3) | clean balanced accuracy |" in report
+    assert "| e5-small | 3,000,000 | baseline | 53.3 | 43.3 | 18.8% | 50.0% | – |" in report
+    assert "| e5-small | 3,000,000 | dlfa | 30.0 | 25.0 | 16.7% | – | – |" in report
+    assert "| relative drop | drop of the margin above chance (50.0) | clean balanced accuracy |" in report
+    assert "| e5-small | 3,000,000 | baseline | 70.0 | 60.0 | 14.3% | 50.0% | – |" in report
     assert report.count("drop of the margin above chance (") == 2  # not in the NER table
     assert "The relative drop of PAWS-X and XNLI depends on how far" in report
+
+
+def test_a_pair_run_at_chance_balanced_accuracy_is_marked_as_not_learned(tmp_path):
+    root = tmp_path / "study"
+    for run, recalls in (("baseline_s0", {"de": 0.5, "ja": 0.52}), ("dlfa_l3_s0", {"de": 0.6, "ja": 0.62})):
+        _write_attack(root, "e5-small-L4", run, {"en": (0.8, 0.8), "de": (0.62, 0.62), "ja": (0.6, 0.58)}, 2_000_000, 4, "pawsx")
+        for lang, recall in recalls.items():  # the run's clean scores, beside its attacks folder
+            (root / "e5-small-L4" / "pawsx" / run / f"{lang}.json").write_text(json.dumps({"cats_macro_r": recall}))
+    report = write_study_report(root, tmp_path / "reports").read_text()
+    assert "| e5-small-L4 | 2,000,000 | baseline † | 61.0 | 60.0 | 1.6% | 9.1% | 51.0 |" in report  # 51 < 50 + 5
+    assert "| e5-small-L4 | 2,000,000 | dlfa | 61.0 | 60.0 | 1.6% | 9.1% | 61.0 |" in report
+    assert "| e5-small-L4 | 2,000,000 | 1.6%† / 1.6% |" in report
+    assert "| e5-small-L4 † | +0.00 |" in report
+    assert "† did not learn the task: clean balanced accuracy (macro recall) less than 5 points above chance" in report
 
 
 def test_study_report_without_data(tmp_path):
