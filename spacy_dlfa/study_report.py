@@ -45,6 +45,8 @@ SCRIPTS: Dict[str, str] = {lang: script for script, langs in _SCRIPT_LANGS.items
 CONCLUSION = "robustness_conclusion.md"  # hand-written, beside the report
 LEARNED_MARGIN = 5.0  # pair tasks: clean balanced accuracy this many points above chance, or the run did not learn
 NOT_LEARNED = "†"
+NOT_LEARNED_NOTE = (f"{NOT_LEARNED} did not learn the task: clean balanced accuracy (macro recall) less than {LEARNED_MARGIN:.0f} points "
+                    "above chance, so it (nearly) always predicts one class and its drop says nothing about robustness.")
 TRUNCATED = re.compile(r"-L(\d+)$")
 
 
@@ -156,8 +158,8 @@ def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
 
 def size_table(rows: Sequence[Row]) -> str:
     n, chance = len(rows[0].targets()), TASKS[rows[0].task].chance
-    pair = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) | clean balanced accuracy |"
-    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |{pair}",
+    pair_columns = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) | clean balanced accuracy |"
+    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |{pair_columns}",
              "|---|---:|---|---:|---:|---:|" + ("" if chance is None else "---:|---:|")]
     for row in rows:
         clean, attacked = row.pair(row.targets())
@@ -167,8 +169,7 @@ def size_table(rows: Sequence[Row]) -> str:
                      + ("" if chance is None else f" {_number(row.margin_drop(row.targets()), '{:.1f}%')} | "
                         f"{_number(row.balanced_accuracy(row.targets()))} |"))
     if not all(row.learned() for row in rows):
-        lines += ["", f"{NOT_LEARNED} did not learn the task: clean balanced accuracy (macro recall) less than {LEARNED_MARGIN:.0f} points "
-                      f"above chance, so it (nearly) always predicts one class and its drop says nothing about robustness."]
+        lines += ["", NOT_LEARNED_NOTE]
     return "\n".join(lines)
 
 
@@ -184,7 +185,7 @@ def overview_table(rows: Sequence[Row]) -> str:
                             for variant in ("baseline", "dlfa")) for task in tasks]
         lines.append(f"| {model} | {_number(parameters or None, '{:,}')} | " + " | ".join(cells) + " |")
     if any(marks.values()):
-        lines += ["", f"{NOT_LEARNED} did not learn the task (see the task's table): the drop says nothing about robustness."]
+        lines += ["", NOT_LEARNED_NOTE]
     return "\n".join(lines)
 
 
