@@ -123,6 +123,27 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert "[robustness_conclusion.md](robustness_conclusion.md)" in write_study_report(root, tmp_path / "reports").read_text()
 
 
+def test_study_report_search_attack_success_rate_and_settings(tmp_path):
+    root = tmp_path / "study"
+    _write_attack(root, "e5-small-L4", "baseline_s0", {"en": (0.9, 0.8), "de": (0.6, 0.3)}, 2_000_000, 4)
+    for run, rates in (("baseline_s0", (0.5, 0.2, 0.4)), ("baseline_s1", (0.5, 0.3, 0.6))):  # en, de, ru per seed
+        folder = root / "e5-small-L4" / "ner" / run / "attacks" / "char_noise_search2x8_seed0_first100"
+        folder.mkdir(parents=True)
+        for lang, rate in zip(("en", "de", "ru"), rates):
+            block = {"name": "char_noise", "rate": 0.2, "budget": 2, "candidates": 8, "seed": 0, "clean": 0.5,
+                     "attacked": 0.25, "success_rate": rate}
+            (folder / f"{lang}.json").write_text(json.dumps({"ents_f": 0.25, "attack": block}))
+    report = write_study_report(root, tmp_path / "reports").read_text()
+    assert "| relative drop | attack success rate |" in report
+    # mean over seeds per language (de 25%, ru 50%), then over targets; the source language en is left out
+    assert "| e5-small-L4 | 2,000,000 | baseline | 50.0 | 25.0 | 50.0% | 37.5% |" in report
+    assert "| e5-small-L4 | 2,000,000 | baseline | 60.0 | 30.0 | 50.0% | – |" in report  # random attack without success rates
+    assert ("char_noise_search2x8_seed0_first100: char_noise greedy search, at most 2 edits per example, 8 candidates per step, "
+            "seed 0, first 100 examples per language") in report
+    assert "char_noise_rate0.2_seed0: char_noise at random, rate 0.2, seed 0" in report
+    assert "the greedy search is stronger but black-box" in report
+
+
 def test_study_report_drop_difference_with_and_without_sentence_counts(tmp_path):
     root = tmp_path / "study"
     kept, halved = [[1, 0, 0], [1, 0, 0]], [[1, 0, 0], [0, 1, 1]]  # NER [tp, fp, fn] per sentence: F1 100 and 50
