@@ -211,6 +211,43 @@ def script_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
+def ranks(values: Sequence[float]) -> List[float]:
+    """1-based ranks, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    result = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            result[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return result
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> Optional[float]:
+    """Spearman's rank correlation; None for fewer than 3 points or a constant side."""
+    if len(x) < 3:
+        return None
+    rx, ry = numpy.asarray(ranks(x)), numpy.asarray(ranks(y))
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(numpy.corrcoef(rx, ry)[0, 1])
+
+
+def drop_correlations(rows: Sequence[Row]) -> List[str]:
+    """What the relative drop goes with across the learned cells, parameter count or clean score (no line for < 3 cells)."""
+    cells = [(row.parameters, *row.pair(row.targets()), row.drop(row.targets())) for row in rows if row.learned()]
+    cells = [c for c in cells if None not in c]
+    if len(cells) < 3:
+        return []
+    drops = [c[3] for c in cells]
+    by_size, by_clean = spearman([c[0] for c in cells], drops), spearman([c[1] for c in cells], drops)
+    return [f"Across the {len(cells)} learned cells (models and variants), Spearman's rank correlation of the relative drop "
+            f"with the parameter count is {_number(by_size, '{:+.2f}')}, with the clean score {_number(by_clean, '{:+.2f}')}.", ""]
+
+
 def drop_difference_table(rows: Sequence[Row]) -> str:
     """Per model: DLFA's relative drop minus the baseline's, in points, with a paired bootstrap interval over sentences."""
     lines = ["| model | relative drop, dlfa - baseline (points) | 95% CI (paired bootstrap over sentences) | seeds (dlfa / baseline) |",
@@ -326,7 +363,7 @@ def write_study_report(root: Path, output_dir: Path) -> Path:
         sections += [f"## {TASKS[task].title}: {attack}", "", size_table(group), ""]
         if plot_robustness(task, attack, group, chart):
             sections += [f"![{task} {attack} robustness vs size]({chart.name})", ""]
-        sections += ["Robustness ratio attacked/clean per writing system:", "", script_table(group), ""]
+        sections += drop_correlations(group) + ["Robustness ratio attacked/clean per writing system:", "", script_table(group), ""]
         if {"baseline", "dlfa"} <= {row.variant for row in group}:
             sections += ["Does DLFA change the drop? Negative: DLFA loses less under the attack.", "", drop_difference_table(group), ""]
     if rows:

@@ -11,7 +11,7 @@ from spacy_dlfa.cli import app
 from spacy_dlfa.experiments import Settings
 from spacy_dlfa.models.truncate import count_parameters, truncate_model
 from spacy_dlfa.study import StudyModel, fusion_layer, model_name, model_settings, study_runs
-from spacy_dlfa.study_report import script_of, write_study_report
+from spacy_dlfa.study_report import ranks, script_of, spearman, write_study_report
 
 
 def _hidden_states(path: Path):
@@ -115,12 +115,22 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert "| e5-small-L4 | 2,000,000 | dlfa | 50.0 | 40.0 | 20.0% |" in report
     assert "| e5-small | 3,000,000 | baseline | 65.0 | 55.0 | 15.4% |" in report  # seeds averaged per language first
     assert "| model | variant | Latin (de) | Cyrillic (ru) |" in report and "| e5-small-L4 | baseline | 0.500 | 0.750 |" in report
+    # drops 40, 20, 15.4 at sizes 2M, 2M, 3M and clean 50, 50, 65: ranks (1.5, 1.5, 3) vs (3, 2, 1), rho = -1.5 / sqrt(3)
+    assert ("Across the 3 learned cells (models and variants), Spearman's rank correlation of the relative drop with the "
+            "parameter count is -0.87, with the clean score -0.87.") in report
     assert "truncation is not pretraining at another size" in report and "e5-small-L4 are the full model's first N layers" in report
     assert (tmp_path / "reports" / "robustness_ner_char_noise_rate0.2_seed0.png").stat().st_size > 1000
     assert "| e5-small-L4 | 2,000,000 | 40.0% / 20.0% |" in report and "| e5-small | 3,000,000 | 15.4% / – |" in report
     assert "robustness_conclusion.md" not in report and "above chance" not in report
     (tmp_path / "reports" / "robustness_conclusion.md").write_text("# Conclusion\n")
     assert "[robustness_conclusion.md](robustness_conclusion.md)" in write_study_report(root, tmp_path / "reports").read_text()
+
+
+def test_ranks_share_ties_and_spearman_exact_values():
+    assert ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15)
+    assert spearman([1, 2], [2, 1]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
 
 
 def test_study_report_search_attack_success_rate_and_settings(tmp_path):
