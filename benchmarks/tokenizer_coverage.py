@@ -19,7 +19,7 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 
-def test_words(path: Path, limit: int) -> List[List[str]]:
+def sentence_words(path: Path, limit: int) -> List[List[str]]:
     docs = DocBin().from_disk(path).get_docs(spacy.blank("xx").vocab)
     return [[token.text for token in doc] for _, doc in zip(range(limit), docs)]
 
@@ -47,7 +47,7 @@ def main(
     print("| language | " + " | ".join(tokenizers) + " |")
     print("|---|" + "---:|" * len(tokenizers))
     for path in paths:
-        sentences = test_words(path, limit)
+        sentences = sentence_words(path, limit)
         cells = [f"{per_word:.2f} / {unknown:.1%}" for per_word, unknown in (coverage(t, sentences) for t in tokenizers.values())]
         print(f"| {path.stem[len('test-'):]} | " + " | ".join(cells) + " |")
 

@@ -7,9 +7,10 @@ parameters | variant | clean | attacked | relative drop (averages over the
 target languages, source excluded; seeds averaged per language first;
 relative drop = 1 - attacked/clean of the averages; for the pair tasks also
 the drop of the margin above chance and the clean balanced accuracy, with a
-mark on runs that did not learn the task), a PNG of the robustness
-ratio attacked/clean against the parameter count (one line per variant), the
-ratio per writing system, DLFA's relative drop minus the baseline's per model
+mark on runs that did not learn the task; the attack success rate), a PNG of
+the robustness ratio attacked/clean against the parameter count (one line per
+variant), Spearman's correlation of the drop with parameter count and with
+clean score over the learned cells, the ratio per writing system, DLFA's relative drop minus the baseline's per model
 with a paired bootstrap interval over sentences (where the attacks wrote
 per-sentence counts, ``<lang>.sentences.json``), and a generated "what was
 measured / limits" note; above them an overview of the relative drops of every
