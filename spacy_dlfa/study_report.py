@@ -49,7 +49,6 @@ NOT_LEARNED = "†"
 NOT_LEARNED_NOTE = (f"{NOT_LEARNED} did not learn the task: clean balanced accuracy (macro recall) less than {LEARNED_MARGIN:.0f} points "
                     "above chance, so it (nearly) always predicts one class and its drop says nothing about robustness.")
 TRUNCATED = re.compile(r"-L(\d+)$")
-FIRST_N = re.compile(r"_first(\d+)$")  # attack label suffix of an --attack-limit (study.attack_label)
 
 
 def script_of(language: str) -> str:
@@ -147,7 +146,7 @@ def collect_study(root: Path) -> List[Row]:
                 block = data.get("attack") or {}
                 if block.get("clean") is not None and block.get("attacked") is not None:
                     row.scores[lang].append((block["clean"], block["attacked"]))
-                    row.settings = {k: block.get(k) for k in ("name", "rate", "budget", "candidates", "seed")}
+                    row.settings = {k: block.get(k) for k in ("name", "rate", "budget", "candidates", "seed", "limit")}
                     if block.get("success_rate") is not None:
                         row.success[lang].append(block["success_rate"])
                     clean_scores = attack_dir.parent.parent / f"{lang}.json"
@@ -167,9 +166,10 @@ def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
 
 
 def size_table(rows: Sequence[Row]) -> str:
-    n, chance = len(rows[0].targets()), TASKS[rows[0].task].chance
-    pair_columns = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) | clean balanced accuracy |"
-    lines = [f"| model | parameters | variant | clean (avg of {n} targets) | attacked | relative drop |{pair_columns} attack success rate |",
+    n, chance, limit = len(rows[0].targets()), TASKS[rows[0].task].chance, rows[0].settings.get("limit")
+    examples = f", first {limit} examples each" if limit else ""
+    pair_columns = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) | clean balanced accuracy (whole test sets) |"
+    lines = [f"| model | parameters | variant | clean (avg of {n} targets{examples}) | attacked | relative drop |{pair_columns} attack success rate |",
              "|---|---:|---|---:|---:|---:|" + ("" if chance is None else "---:|---:|") + "---:|"]
     for row in rows:
         clean, attacked = row.pair(row.targets())
@@ -304,9 +304,9 @@ def describe_attack(label: str, settings: dict) -> str:
         how = f"greedy search, at most {settings['budget']} edits per example, {settings.get('candidates')} candidates per step"
     else:
         how = f"at random, rate {settings.get('rate')}"
-    limit = FIRST_N.search(label)
+    limit = settings.get("limit")
     return f"{label}: {settings.get('name')} {how}, seed {settings.get('seed')}" + (
-        f", first {limit.group(1)} examples per language" if limit else "")
+        f", first {limit} examples per language" if limit else "")
 
 
 def limits_note(rows: Sequence[Row]) -> str:

@@ -355,7 +355,8 @@ def test_attack_command_end_to_end(trained_pipelines, ner_silver, tmp_path, comp
     key = "ents_f" if component == "ner" else "tag_acc"
     scores = json.loads((out / "de.json").read_text())
     block = scores["attack"]
-    assert block["name"] == name and block["score_key"] == key and block["examples"] == 7
+    assert block["name"] == name and block["score_key"] == key and block["examples"] == 7 and block["limit"] == 0
+    assert block["rate"] == (None if "--budget" in extra else 1.0)  # the search does not use a rate
     assert block["attacked"] == scores[key] and block["clean"] == block["clean_scores"][key]
     assert block["clean_scores"]["token_acc"] == scores["token_acc"]  # gold tokens on both sides
     assert block["relative_drop"] is None or block["relative_drop"] == pytest.approx((block["clean"] - block["attacked"]) / block["clean"])

@@ -140,11 +140,12 @@ def test_study_report_search_attack_success_rate_and_settings(tmp_path):
         folder = root / "e5-small-L4" / "ner" / run / "attacks" / "char_noise_search2x8_seed0_first100"
         folder.mkdir(parents=True)
         for lang, rate in zip(("en", "de", "ru"), rates):
-            block = {"name": "char_noise", "rate": 0.2, "budget": 2, "candidates": 8, "seed": 0, "clean": 0.5,
+            block = {"name": "char_noise", "rate": None, "budget": 2, "candidates": 8, "seed": 0, "limit": 100, "clean": 0.5,
                      "attacked": 0.25, "success_rate": rate}
             (folder / f"{lang}.json").write_text(json.dumps({"ents_f": 0.25, "attack": block}))
     report = write_study_report(root, tmp_path / "reports").read_text()
     assert "| relative drop | attack success rate |" in report
+    assert "| clean (avg of 2 targets, first 100 examples each) |" in report
     # mean over seeds per language (de 25%, ru 50%), then over targets; the source language en is left out
     assert "| e5-small-L4 | 2,000,000 | baseline | 50.0 | 25.0 | 50.0% | 37.5% |" in report
     assert "| e5-small-L4 | 2,000,000 | baseline | 60.0 | 30.0 | 50.0% | – |" in report  # random attack without success rates
@@ -180,10 +181,10 @@ def test_pair_tasks_report_the_drop_of_the_margin_above_chance(tmp_path):
     _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.7, 0.6)}, 3_000_000, 12, "pawsx")
     _write_attack(root, "e5-small", "baseline_s0", {"en": (0.8, 0.8), "de": (0.7, 0.6)}, 3_000_000, 12, "ner")
     report = write_study_report(root, tmp_path / "reports").read_text()
-    assert "| relative drop | drop of the margin above chance (33.3) | clean balanced accuracy |" in report
+    assert "| relative drop | drop of the margin above chance (33.3) | clean balanced accuracy (whole test sets) |" in report
     assert "| e5-small | 3,000,000 | baseline | 53.3 | 43.3 | 18.8% | 50.0% | – |" in report
     assert "| e5-small | 3,000,000 | dlfa | 30.0 | 25.0 | 16.7% | – | – |" in report
-    assert "| relative drop | drop of the margin above chance (50.0) | clean balanced accuracy |" in report
+    assert "| relative drop | drop of the margin above chance (50.0) | clean balanced accuracy (whole test sets) |" in report
     assert "| e5-small | 3,000,000 | baseline | 70.0 | 60.0 | 14.3% | 50.0% | – |" in report
     assert report.count("drop of the margin above chance (") == 2  # not in the NER table
     assert "The relative drop of PAWS-X and XNLI depends on how far" in report
@@ -241,7 +242,9 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
     assert (attacked / "de.json").stat().st_mtime == before
     clean_before = (run_dir / "de.json").stat().st_mtime
-    assert run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"], limit=2) == [attacked.with_name(attacked.name + "_first2")]
+    first2 = attacked.with_name(attacked.name + "_first2")
+    assert run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"], limit=2) == [first2]
+    assert (block["limit"], json.loads((first2 / "de.json").read_text())["attack"]["limit"]) == (0, 2)
     assert (run_dir / "de.json").stat().st_mtime == clean_before  # a partial attack never replaces the clean scores
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
 

@@ -16,8 +16,9 @@ With ``clean_dir`` the clean set's scores are also written there as
 ``evaluate_languages`` writes them, so a study scores each clean set once.
 
 ``budget`` 0 perturbs each site at random with probability ``rate``; a budget
-above 0 runs the greedy adversarial search (``search.py``) instead, and
-``rate`` is not used.
+above 0 runs the greedy adversarial search (``search.py``) instead, and the
+``attack`` block records ``rate`` as null. ``limit`` > 0 attacks only the first
+``limit`` examples of each set (recorded in the block; 0 = all).
 """
 import time
 from dataclasses import asdict, dataclass
@@ -40,10 +41,11 @@ from .search import EXAMPLE_SCORES, OBJECTIVES, SCORE_KEY, adversarial_search, b
 @dataclass(frozen=True)
 class Settings:
     name: str  # the attack
-    rate: float = 0.2
+    rate: Optional[float] = 0.2  # None with a budget: the search does not use it
     budget: int = 0
     candidates: int = 8
     seed: int = 0
+    limit: int = 0  # first N examples per set; 0 = all
 
 
 _FACTORY_TASKS = (("ner", "ner"), ("tagger", "pos"), ("textcat", "pairs"), ("textcat_multilabel", "pairs"))
@@ -109,10 +111,10 @@ def _attacked_docs(nlp: Language, task: str, attack: Attack, examples: List[Exam
     return [result.doc for result in found], [result.edits for result in found]
 
 
-def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings: Settings, limit: int = 0) -> Tuple[dict, List[Doc], dict]:
+def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings: Settings) -> Tuple[dict, List[Doc], dict]:
     """The attacked set's spacy-evaluate scores with the ``attack`` block, the attacked docs and the
     per-sentence counts ``{"clean": ..., "attacked": ...}``."""
-    examples = list(Corpus(path, gold_preproc=True, limit=limit)(nlp))
+    examples = list(Corpus(path, gold_preproc=True, limit=settings.limit)(nlp))
     clean_scores = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
     docs, edits = _attacked_docs(nlp, task, attack, examples, settings)
     attacked = [Example(bare(doc, nlp.vocab), doc) for doc in docs]
@@ -147,7 +149,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     nlp = spacy.load(model)
     task = pipeline_task(nlp)
     chosen = _attack(nlp, task, attack, pool, lexicon)
-    settings = Settings(attack, rate, budget, candidates, seed)
+    settings = Settings(attack, None if budget else rate, budget, candidates, seed, limit)
     msg.info(f"attack {attack} on a {task} pipeline: " + (f"greedy search, budget {budget}, {candidates} candidates per step"
                                                           if budget else f"random, rate {rate}") + f", seed {seed}")
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -156,7 +158,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     results = {}
     for number, (lang, path) in enumerate(files.items(), 1):
         start = time.perf_counter()
-        results[lang], docs, counts = attack_corpus(nlp, task, chosen, path, settings, limit)
+        results[lang], docs, counts = attack_corpus(nlp, task, chosen, path, settings)
         write_scores(output_dir, lang, results[lang], counts)
         if clean_dir is not None:
             write_scores(clean_dir, lang, results[lang]["attack"]["clean_scores"], counts["clean"])
