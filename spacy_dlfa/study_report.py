@@ -158,7 +158,8 @@ def collect_study(root: Path) -> List[Row]:
                     if sentences.exists():
                         counts = json.loads(sentences.read_text(encoding="utf8"))
                         row.counts[lang].append((counts["clean"][COUNT_KEY[task]], counts["attacked"][COUNT_KEY[task]]))
-    return sorted(rows.values(), key=lambda r: (r.task, r.attack, r.parameters or 0, r.model, r.variant))
+    # an attack still running may have scored only the source language: nothing to average yet
+    return sorted((r for r in rows.values() if r.targets()), key=lambda r: (r.task, r.attack, r.parameters or 0, r.model, r.variant))
 
 
 def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
@@ -166,7 +167,7 @@ def _number(value: Optional[float], fmt: str = "{:.1f}") -> str:
 
 
 def size_table(rows: Sequence[Row]) -> str:
-    n, chance, limit = len(rows[0].targets()), TASKS[rows[0].task].chance, rows[0].settings.get("limit")
+    n, chance, limit = max(len(row.targets()) for row in rows), TASKS[rows[0].task].chance, rows[0].settings.get("limit")
     examples = f", first {limit} examples each" if limit else ""
     pair_columns = "" if chance is None else f" drop of the margin above chance ({chance:.1f}) | clean balanced accuracy (whole test sets) |"
     lines = [f"| model | parameters | variant | clean (avg of {n} targets{examples}) | attacked | relative drop |{pair_columns} attack success rate |",

@@ -143,7 +143,9 @@ def test_study_report_search_attack_success_rate_and_settings(tmp_path):
             block = {"name": "char_noise", "rate": None, "budget": 2, "candidates": 8, "seed": 0, "limit": 100, "clean": 0.5,
                      "attacked": 0.25, "success_rate": rate}
             (folder / f"{lang}.json").write_text(json.dumps({"ents_f": 0.25, "attack": block}))
+    _write_attack(root, "e5-small", "baseline_s0", {"en": (0.9, 0.8)}, 3_000_000, 12)  # still running: source language only
     report = write_study_report(root, tmp_path / "reports").read_text()
+    assert "| e5-small |" not in report
     assert "| relative drop | attack success rate |" in report
     assert "| clean (avg of 2 targets, first 100 examples each) |" in report
     # mean over seeds per language (de 25%, ru 50%), then over targets; the source language en is left out
