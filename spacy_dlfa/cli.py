@@ -286,8 +286,8 @@ def study(
 
     template = Settings("", 0, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
     try:
-        run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget, candidates, attack_seed),
-                  _languages(variants), fusion_rule, attack_limit, pool, lexicon, reuse_training_dir)
+        run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget, candidates, attack_seed, attack_limit),
+                  _languages(variants), fusion_rule, pool, lexicon, reuse_training_dir)
     except (ValueError, OSError) as err:
         msg.fail(str(err), exits=1)
 

@@ -5,7 +5,7 @@ baseline and DLFA are trained with :mod:`.experiments` (``train`` with
 per-model :class:`~.experiments.Settings`), then the test sets are attacked
 with :func:`.robustness.run.attack_languages`, whose clean pass also writes
 the run's clean scores (``evaluate`` only scores them on its own when the
-attack sees the first ``limit`` examples alone):
+attack sees only its first ``limit`` examples):
 
 * training: ``<training_dir>/<model_name>/<task>/<run>/``
 * metrics:  ``<metrics_dir>/<model_name>/<task>/<run>/<lang>.json`` (+ sentences, run.meta)
@@ -108,14 +108,14 @@ def run_settings(run: Run, settings: Settings, reuse_dir: Optional[Path] = None)
     return shared
 
 
-def attack_label(attack: AttackSettings, limit: int = 0) -> str:
+def attack_label(attack: AttackSettings) -> str:
     """Names every setting that changes the result, so that another rate, budget, seed or limit is a new attack."""
     strength = f"search{attack.budget}x{attack.candidates}" if attack.budget else f"rate{attack.rate:g}"
-    return f"{attack.name}_{strength}_seed{attack.seed}" + (f"_first{limit}" if limit else "")
+    return f"{attack.name}_{strength}_seed{attack.seed}" + (f"_first{attack.limit}" if attack.limit else "")
 
 
-def attack_dir(run: Run, settings: Settings, attack: AttackSettings, limit: int = 0) -> Path:
-    return settings.metrics_dir / run.task / run.name / "attacks" / attack_label(attack, limit)
+def attack_dir(run: Run, settings: Settings, attack: AttackSettings) -> Path:
+    return settings.metrics_dir / run.task / run.name / "attacks" / attack_label(attack)
 
 
 def write_model_record(model: StudyModel, metrics_dir: Path) -> Path:
@@ -144,26 +144,26 @@ def parameter_counts(source: str) -> Dict[str, int]:
     return {**parts, "layers": module.config.num_hidden_layers}
 
 
-def attack_run(run: Run, settings: Settings, attack: AttackSettings, limit: int = 0, pool: Optional[Path] = None,
+def attack_run(run: Run, settings: Settings, attack: AttackSettings, pool: Optional[Path] = None,
                lexicon: Optional[Path] = None) -> Path:
-    output = attack_dir(run, settings, attack, limit)
+    output = attack_dir(run, settings, attack)
     languages = [TASKS[run.task].source_language, *settings.targets]
     if all((output / f"{lang}.json").exists() for lang in languages):
         return output
     model = train(run, settings)
     metrics = settings.metrics_dir / run.task / run.name
     evaluated = all((metrics / f"{lang}.sentences.json").exists() for lang in languages)
-    clean_dir = None if limit or evaluated else metrics
+    clean_dir = None if attack.limit or evaluated else metrics
     start = time.perf_counter()
     attack_languages(model, settings.corpus_dir, output, attack.name, languages, attack.rate, attack.budget,
-                     attack.candidates, attack.seed, pool, lexicon, limit, settings.gpu_id, clean_dir)
+                     attack.candidates, attack.seed, pool, lexicon, attack.limit, settings.gpu_id, clean_dir)
     if clean_dir is not None:
         write_run_meta(run, settings, model, time.perf_counter() - start, evaluated_by=f"attack {output.name}")
     return output
 
 
 def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: Settings, attack: AttackSettings,
-              variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", limit: int = 0, pool: Optional[Path] = None,
+              variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", pool: Optional[Path] = None,
               lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None) -> List[Path]:
     """Train, evaluate and attack every (model, variant, seed); finished steps are skipped, finished runs in
     ``reuse_dir`` with the same config are not trained again. Returns the attack folders."""
@@ -176,7 +176,7 @@ def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int]
         write_model_record(model, settings.metrics_dir)
         for run in runs:
             settings_for_run = run_settings(run, settings, reuse_dir)
-            done.append(attack_run(run, settings_for_run, attack, limit, pool, lexicon))
-            evaluate(run, settings_for_run)  # nothing left to do unless the attack saw only the first `limit` examples
+            done.append(attack_run(run, settings_for_run, attack, pool, lexicon))
+            evaluate(run, settings_for_run)  # nothing left to do unless the attack saw only its first `limit` examples
             msg.good(f"{model.name} {task} {run.name}: evaluated and attacked ({attack.name})")
     return done

@@ -1,5 +1,6 @@
 """Robustness vs model size: layer truncation, the study plan, the study report."""
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -245,7 +246,7 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     assert (attacked / "de.json").stat().st_mtime == before
     clean_before = (run_dir / "de.json").stat().st_mtime
     first2 = attacked.with_name(attacked.name + "_first2")
-    assert run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"], limit=2) == [first2]
+    assert run_study("ner", [str(model)], 6, [0], template, replace(attack, limit=2), variants=["dlfa"]) == [first2]
     assert (block["limit"], json.loads((first2 / "de.json").read_text())["attack"]["limit"]) == (0, 2)
     assert (run_dir / "de.json").stat().st_mtime == clean_before  # a partial attack never replaces the clean scores
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
@@ -278,7 +279,7 @@ def test_attack_folders_name_every_setting_that_changes_the_result(attack, limit
     from spacy_dlfa.robustness.run import Settings as AttackSettings
     from spacy_dlfa.study import attack_label
 
-    assert attack_label(AttackSettings(*attack), limit) == label
+    assert attack_label(AttackSettings(*attack, limit=limit)) == label
 
 
 def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_path):
@@ -287,9 +288,10 @@ def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_pa
     seen = {}
     monkeypatch.setattr(spacy_dlfa.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest: seen.update(attack=attack, seeds=seeds))
     result = CliRunner().invoke(app, ["study", "ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
-                                      "--budget", "2", "--candidates", "4", "--attack-seed", "3"])
+                                      "--budget", "2", "--candidates", "4", "--attack-seed", "3", "--attack-limit", "5"])
     assert result.exit_code == 0, result.output
     assert (seen["seeds"], seen["attack"].budget, seen["attack"].candidates, seen["attack"].seed) == ([1, 2], 2, 4, 3)
+    assert seen["attack"].limit == 5
 
 
 def test_the_control_variant_may_join_the_study():
@@ -302,8 +304,6 @@ def test_the_control_variant_may_join_the_study():
 
 
 def test_a_run_finished_elsewhere_with_the_same_config_is_reused(tmp_path):
-    from dataclasses import replace
-
     from spacy_dlfa.experiments import TRAINED_MARKER, Run, run_config
     from spacy_dlfa.study import run_settings
 
