@@ -9,10 +9,12 @@ import math
 from typing import Any, Callable, Optional, Tuple, cast
 
 import torch
-from thinc.api import ArgsKwargs, Model, Optimizer, PyTorchShim, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, Optimizer, torch2xp, xp2torch
 from thinc.layers.pytorchwrapper import forward as pytorch_forward
 from thinc.types import Floats2d, FloatsXd, Ragged
 from torch import nn
+
+from .shims import AveragedParamsPyTorchShim
 
 GATE_LOGIT_LIMIT = 15.0
 FusionInT = Tuple[Ragged, Ragged]
@@ -131,11 +133,12 @@ class ConcatFusionModule(nn.Module):
         return self.dropout(self.projection(both))
 
 
-class ScaledLearningRateShim(PyTorchShim):
+class ScaledLearningRateShim(AveragedParamsPyTorchShim):
     """A PyTorchShim whose parameters are updated with ``lr * lr_scale``.
 
     With Adam a gradient multiplier is not a learning-rate multiplier, so the
-    scale is passed to the optimizer call itself.
+    scale is passed to the optimizer call itself. ``use_params`` applies the
+    optimizer's averages (see ``shims.py``).
     """
 
     def __init__(self, model: nn.Module, lr_scale: float = 1.0, **kwargs: Any):

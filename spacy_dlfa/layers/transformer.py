@@ -34,6 +34,7 @@ from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
 
 from ..pairs import pair_segment_separator_id
+from .shims import AveragedParamsHFShim
 
 # torch's OpenMP pool does not survive fork: a worker forked after the parent ran
 # torch on several threads hangs in its first parallel op (nlp.pipe(n_process=2)).
@@ -125,6 +126,8 @@ class FusableTransformerModel(StockTransformerModel):
         hf_wrapper.attrs["convert_inputs"] = _convert_inputs
         hf_wrapper.attrs["convert_outputs"] = _convert_outputs
         hf_wrapper.attrs["freeze_embeddings"] = freeze_embeddings
+        # Same state, one method more: nlp.use_params(optimizer.averages) reaches the transformer (shims.py).
+        hf_wrapper.shims[0].__class__ = AveragedParamsHFShim
         self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
 
     def copy(self) -> "FusableTransformerModel":
