@@ -301,3 +301,25 @@ def study_report(
     from .study_report import write_study_report
 
     write_study_report(metrics_root, output_dir)
+
+
+@app.command("average-runs")
+def average_runs(
+    output_dir: Path = typer.Argument(..., help="Pipeline folder to write"),
+    runs: List[Path] = typer.Argument(..., help="Two or more trained pipeline folders of one config and different seeds, "
+                                      "e.g. training/experiments/ner/dlfa_l10_s0/model-best"),
+    heads: str = typer.Option("average", help="average: the task heads are averaged too; first: the first run's heads "
+                              "(the transformer and the fusion modules are always averaged)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty OUTPUT_DIR"),
+) -> None:
+    """One pipeline whose weights are the uniform average of the runs' weights (runs of one config, different seeds)."""
+    from wasabi import msg
+
+    from .averaging import average_runs as write_average
+
+    try:
+        spread = write_average(output_dir, runs, heads, overwrite)
+    except (ValueError, OSError) as err:
+        msg.fail(str(err), exits=1)
+    listed = ", ".join(f"{group} {value:.4f}" for group, value in spread.items())
+    msg.good(f"{output_dir}: average of {len(runs)} runs (heads: {heads}); runs' distance from the average relative to its norm: {listed}")
