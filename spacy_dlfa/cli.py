@@ -122,6 +122,41 @@ def evaluate(
 
 
 @app.command()
+def annotate(
+    model: str = typer.Argument(..., help="Pipeline package name or folder (e.g. xx_dlfa_ner)"),
+    input_spec: str = typer.Argument(..., metavar="INPUT", help="A file, a folder (searched recursively) or a quoted glob: "
+                                     ".txt (one document per line), .jsonl, .parquet"),
+    output_dir: Path = typer.Argument(..., metavar="OUTPUT", help="Folder for part-00000.jsonl|.parquet|.spacy, annotate.json, skipped.jsonl"),
+    output_format: str = typer.Option("jsonl", help="jsonl, parquet or docbin"),
+    input_format: Optional[str] = typer.Option(None, help="text, jsonl or parquet for every input file (default: by suffix)"),
+    text_field: str = typer.Option("text", help="JSONL field / Parquet column with the text; the others are kept as metadata"),
+    batch_size: int = typer.Option(0, help="Documents per nlp.pipe batch (0: the pipeline's nlp.batch_size)"),
+    n_process: int = typer.Option(1, help="Local engine: processes for nlp.pipe"),
+    gpu_id: int = typer.Option(-1, help="Local engine: GPU id, -1 for CPU"),
+    shard_size: int = typer.Option(10_000, help="Input lines (rows) per output part: the unit of work and of resuming"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed lines (counted, listed in OUTPUT/skipped.jsonl) instead of stopping"),
+    engine: str = typer.Option("local", help="local, or ray (Ray Data over an actor pool)"),
+    address: Optional[str] = typer.Option(None, help="Ray: cluster address (e.g. auto, or ray://head:10001); default a local Ray"),
+    concurrency: int = typer.Option(1, help="Ray: actors, each loading the pipeline once"),
+    num_cpus: float = typer.Option(1.0, help="Ray: CPUs per actor (also its torch threads)"),
+    num_gpus: float = typer.Option(0.0, help="Ray: GPUs per actor (0.5 puts two actors on one GPU)"),
+) -> None:
+    """Annotate a collection with a trained pipeline: entities and tokens with character offsets, resumable by part."""
+    from wasabi import msg
+
+    from .annotate import AnnotateSettings, RaySettings
+    from .annotate import annotate as run_annotate
+    from .corpora import CorpusFormatError
+
+    settings = AnnotateSettings(model, output_dir, output_format, text_field, batch_size, n_process, gpu_id)
+    try:
+        run_annotate(input_spec, settings, input_format, shard_size, skip_invalid, engine,
+                     RaySettings(address, concurrency, num_cpus, num_gpus))
+    except (CorpusFormatError, ValueError, OSError, ImportError) as err:
+        msg.fail(str(err), exits=1)
+
+
+@app.command()
 def report(
     metrics_dir: Path = typer.Argument(..., exists=True, file_okay=False),
     output_dir: Path = typer.Argument(...),
