@@ -10,11 +10,13 @@ from spacy.util import registry
 from spacy_transformers.data_classes import FullTransformerBatch
 from spacy_transformers.layers import TransformerListener
 from thinc.api import Model, chain
+from thinc.optimizers import FloatOrSeq
 from thinc.types import Floats2d, Ragged
 
 from .layers.fusion import AIFModule, ConcatFusionModule, FusionT, MeanFusionModule, fusion_layer
 from .layers.listener import fused_trfs2arrays
 from .layers.transformer import FusableTransformerModel
+from .optimizers import UniformAveragingOptimizer
 
 
 @registry.architectures("spacy-dlfa.TransformerModel.v1")
@@ -155,3 +157,36 @@ def build_concat_fusion(
     """
     module = ConcatFusionModule(width, dropout, normalize_inputs, init_to_last)
     return fusion_layer("concat-fusion", module, width, lr_scale)
+
+
+@registry.optimizers("spacy-dlfa.UniformAveragingAdam.v1")
+def build_uniform_averaging_adam(
+    learn_rate: FloatOrSeq = 0.001,
+    *,
+    L2: FloatOrSeq = 0.0,
+    L2_is_weight_decay: bool = True,
+    beta1: FloatOrSeq = 0.9,
+    beta2: FloatOrSeq = 0.999,
+    eps: FloatOrSeq = 1e-8,
+    grad_clip: FloatOrSeq = 1.0,
+    average_start: int = 0,
+) -> UniformAveragingOptimizer:
+    """thinc's ``Adam.v1`` (same settings and defaults; averages always kept)
+    whose ``optimizer.averages``, which spaCy's training loop evaluates and
+    saves, are the uniform mean of the weights after every update past
+    ``average_start``, instead of thinc's moving average (weight ~ s^8 on
+    update s). Put it under ``[training.optimizer]``.
+
+    learn_rate (FloatOrSeq): Learning rate or schedule, as for Adam.v1.
+    L2 (FloatOrSeq): L2 penalty or weight decay.
+    L2_is_weight_decay (bool): Decoupled weight decay (AdamW) instead of an L2 gradient term.
+    beta1 (FloatOrSeq): First-moment decay.
+    beta2 (FloatOrSeq): Second-moment decay.
+    eps (FloatOrSeq): Adam's epsilon.
+    grad_clip (FloatOrSeq): Gradient norm clip.
+    average_start (int): Updates before averaging starts; until then the
+        averages are the current weights. E.g. half of ``training.max_steps``
+        averages the second half of training; 0 averages every update.
+    """
+    return UniformAveragingOptimizer(learn_rate, L2=L2, L2_is_weight_decay=L2_is_weight_decay, beta1=beta1, beta2=beta2,
+                                     eps=eps, grad_clip=grad_clip, average_start=average_start)

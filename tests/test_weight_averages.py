@@ -1,4 +1,7 @@
 """Within a run: optimizer.averages (use_averages = true) reach the torch modules and the saved pipeline."""
+import configparser
+import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -15,6 +18,7 @@ from thinc.api import Adam, PyTorchShim, PyTorchWrapper
 from conftest import REPO
 from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline, tiny_overrides, write_docbins
 from spacy_dlfa.layers.shims import AveragedParamsHFShim, AveragedParamsPyTorchShim
+from spacy_dlfa.optimizers import UniformAveragingOptimizer
 
 # A learning rate large enough that the averages differ visibly from the last weights after a few steps.
 AVERAGES = {"training.optimizer.use_averages": True, "training.optimizer.learn_rate.initial_rate": 0.01,
@@ -131,9 +135,15 @@ def test_pipeline_use_params_puts_the_averages_into_transformer_and_fusion(task,
         assert_array_equal(value, current[key])
 
 
-def test_spacy_training_loop_saves_the_averaged_weights(tiny_bert, tmp_path, monkeypatch, single_torch_thread):
+UNIFORM = {"training.optimizer": {"@optimizers": "spacy-dlfa.UniformAveragingAdam.v1", "average_start": 2, "L2": 0.01,
+                                   "learn_rate": {"@schedules": "warmup_linear.v1", "warmup_steps": 1, "total_steps": 4,
+                                                  "initial_rate": 0.01}}}
+
+
+@pytest.mark.parametrize("optimizer", ["thinc", "uniform"])
+def test_spacy_training_loop_saves_the_averaged_weights(optimizer, tiny_bert, tmp_path, monkeypatch, single_torch_thread):
     paths = write_docbins(tmp_path, "ner")
-    overrides = {**tiny_overrides("ner", tiny_bert), **AVERAGES, "paths.train": str(paths["train"]),
+    overrides = {**tiny_overrides("ner", tiny_bert), **(AVERAGES if optimizer == "thinc" else UNIFORM), "paths.train": str(paths["train"]),
                  "paths.dev": str(paths["dev"]), "training.max_steps": 4, "training.eval_frequency": 2,
                  "components.transformer.model.get_spans": SHORT_SPANS}
     config = load_config(REPO / "configs" / "ner_dlfa.cfg", overrides=overrides, interpolate=False)
@@ -148,6 +158,7 @@ def test_spacy_training_loop_saves_the_averaged_weights(tiny_bert, tmp_path, mon
     nlp = init_nlp(config)
     (tmp_path / "out").mkdir()
     trained, _ = loop.train(nlp, tmp_path / "out")
+    assert isinstance(seen["optimizer"], UniformAveragingOptimizer) == (optimizer == "uniform")
     averages = seen["optimizer"].averages
     in_memory = _torch_parameters(trained)
     saved = _torch_parameters(spacy.load(tmp_path / "out" / "model-last"))
@@ -163,3 +174,52 @@ def test_spacy_training_loop_saves_the_averaged_weights(tiny_bert, tmp_path, mon
     assert checked > 0
     assert any(not numpy.array_equal(stored.detach().numpy(), current.detach().numpy())
                for (_, _, _, current), (_, _, _, stored) in zip(in_memory, saved))
+
+
+@pytest.mark.parametrize("start", [0, 3])
+def test_uniform_averaging_optimizer_keeps_the_mean_after_the_start(start):
+    optimizer = UniformAveragingOptimizer(0.1, average_start=start, L2=0.01)
+    rng = numpy.random.default_rng(0)
+    weights = rng.normal(size=(4, 3)).astype("f")
+    after = []
+    for update in range(1, 8):
+        weights, _ = optimizer((7, "W"), weights, rng.normal(size=(4, 3)).astype("f"))
+        after.append(weights.copy())
+        average = optimizer.averages[(7, "W")]
+        assert average is not weights
+        if update <= start + 1:
+            assert_array_equal(average, weights)
+        else:
+            numpy.testing.assert_allclose(average, numpy.mean(after[start:], axis=0), rtol=1e-5, atol=1e-6)
+            assert not numpy.allclose(average, weights)
+    assert optimizer.nr_update[(7, "W")] == 7
+
+
+def test_uniform_averaging_optimizer_updates_like_adam():
+    ours = UniformAveragingOptimizer(0.1, average_start=2, L2=0.01)
+    adam = Adam(0.1, L2=0.01, use_averages=False)
+    rng = numpy.random.default_rng(1)
+    mine = theirs = rng.normal(size=5).astype("f")
+    for _ in range(4):
+        gradient = rng.normal(size=5).astype("f")
+        mine, _ = ours((1, "b"), mine.copy(), gradient.copy())
+        theirs, _ = adam((1, "b"), theirs.copy(), gradient.copy())
+    assert_array_equal(mine, theirs)
+
+
+def test_negative_average_start_is_rejected():
+    with pytest.raises(ValueError, match="average_start = -1 must be 0 or more"):
+        UniformAveragingOptimizer(0.1, average_start=-1)
+
+
+def test_the_optimizer_resolves_through_its_entry_point_in_a_fresh_process(tmp_path):
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "setup.cfg")
+    lines = parser["options.entry_points"]["thinc_optimizers"].strip().splitlines()
+    names = [line.split("=")[0].strip() for line in lines]
+    assert names == ["spacy-dlfa.UniformAveragingAdam.v1"]
+    script = ("import sys, spacy\n"
+              f"optimizer = spacy.registry.optimizers.get({names[0]!r})(0.1, average_start=5)\n"
+              "assert 'spacy_dlfa' in type(optimizer).__module__ and optimizer.average_start == 5\n")
+    # not from the repository root, where a stale ignored spacy_dlfa.egg-info can shadow the installed entry points
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
