@@ -169,6 +169,7 @@ def build_uniform_averaging_adam(
     beta2: FloatOrSeq = 0.999,
     eps: FloatOrSeq = 1e-8,
     grad_clip: FloatOrSeq = 1.0,
+    use_averages: bool = True,
     average_start: int = 0,
 ) -> UniformAveragingOptimizer:
     """thinc's ``Adam.v1`` (same settings and defaults; averages always kept)
@@ -184,9 +185,13 @@ def build_uniform_averaging_adam(
     beta2 (FloatOrSeq): Second-moment decay.
     eps (FloatOrSeq): Adam's epsilon.
     grad_clip (FloatOrSeq): Gradient norm clip.
+    use_averages (bool): Must be true; accepted so that a config written for
+        Adam.v1 switches by overriding ``@optimizers`` and ``average_start`` only.
     average_start (int): Updates before averaging starts; until then the
         averages are the current weights. E.g. half of ``training.max_steps``
         averages the second half of training; 0 averages every update.
     """
+    if not use_averages:
+        raise ValueError("use_averages = false: spacy-dlfa.UniformAveragingAdam.v1 always averages; use Adam.v1 for no averages")
     return UniformAveragingOptimizer(learn_rate, L2=L2, L2_is_weight_decay=L2_is_weight_decay, beta1=beta1, beta2=beta2,
                                      eps=eps, grad_clip=grad_clip, average_start=average_start)

@@ -223,3 +223,12 @@ def test_the_optimizer_resolves_through_its_entry_point_in_a_fresh_process(tmp_p
               "assert 'spacy_dlfa' in type(optimizer).__module__ and optimizer.average_start == 5\n")
     # not from the repository root, where a stale ignored spacy_dlfa.egg-info can shadow the installed entry points
     subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+
+
+def test_uniform_averaging_adam_takes_an_adam_config_and_refuses_no_averages():
+    from spacy_dlfa.architectures import build_uniform_averaging_adam
+
+    optimizer = build_uniform_averaging_adam(0.1, L2=0.01, use_averages=True, average_start=10)
+    assert optimizer.averages == {} and optimizer.average_start == 10 and optimizer.L2 == 0.01
+    with pytest.raises(ValueError, match="use_averages = false: spacy-dlfa.UniformAveragingAdam.v1 always averages"):
+        build_uniform_averaging_adam(0.1, use_averages=False)
