@@ -44,3 +44,12 @@ def single_torch_thread() -> Iterator[None]:
 
     with one_torch_thread():
         yield
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """A local Ray of 2 CPUs for the ray engines, started once (about 10 s)."""
+    ray = pytest.importorskip("ray", reason='the ray engine needs pip install "spacy-dlfa[ray]"')
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -180,15 +180,9 @@ def test_the_cli_reports_a_bad_line_without_a_traceback(trained_pipelines, tmp_p
     assert "d.jsonl, line 2: expected a JSON object" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_ray_engine_writes_what_the_local_engine_writes(local_run, trained_pipelines, tmp_path):
-    ray = pytest.importorskip("ray", reason='the ray engine needs pip install "spacy-dlfa[ray]"')
+def test_ray_engine_writes_what_the_local_engine_writes(local_ray, local_run, trained_pipelines, tmp_path):
     inputs, output, _ = local_run
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        summary = run(trained_pipelines["ner"], inputs, tmp_path / "ray", shard_size=3, engine="ray",
-                      cluster=RaySettings(concurrency=2))
-    finally:
-        ray.shutdown()
+    summary = run(trained_pipelines["ner"], inputs, tmp_path / "ray", shard_size=3, engine="ray", cluster=RaySettings(concurrency=2))
     assert summary["annotated"] == 12 and len(summary["peak_rss_mb"]["workers"]) >= 1
     for part in sorted(output.glob("part-*.jsonl")):
         assert (tmp_path / "ray" / part.name).read_text(encoding="utf8") == part.read_text(encoding="utf8")

@@ -9,10 +9,11 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import numpy
 
+from ..distributed import RaySettings, connect_ray, worker_count
 from .inputs import Shard, read_records
 from .outputs import part_path, write_part
 
@@ -31,16 +32,6 @@ class AnnotateSettings:
     batch_size: int = 0
     n_process: int = 1
     gpu_id: int = -1
-
-
-@dataclass(frozen=True)
-class RaySettings:
-    """``address`` None starts a local Ray; ``concurrency`` actors of ``num_cpus`` / ``num_gpus`` each."""
-
-    address: Optional[str] = None
-    concurrency: int = 1
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
 
 
 def peak_rss_mb() -> float:
@@ -115,25 +106,6 @@ def _python(value: Any) -> Any:
     return value.item() if isinstance(value, numpy.generic) else value
 
 
-def require_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ImportError('the ray engine needs Ray: pip install "spacy-dlfa[ray]"') from None
-    return ray
-
-
-def connect_ray(address: Optional[str]):
-    """Join the cluster at ``address`` (None: start a local Ray on this machine), unless already connected."""
-    import logging
-
-    ray = require_ray()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    return ray
-
-
 def run_ray(shards: Sequence[Shard], settings: AnnotateSettings, cluster: RaySettings, on_part: OnPart) -> Iterator[Dict[str, Any]]:
     """Annotate the shards on ``cluster.concurrency`` actors; yields each part's worker statistics as it is written."""
     ray = connect_ray(cluster.address)
@@ -148,7 +120,7 @@ def run_ray(shards: Sequence[Shard], settings: AnnotateSettings, cluster: RaySet
         PartWriter,
         fn_constructor_args=(worker_settings, max(1, int(cluster.num_cpus))),
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=cluster.concurrency),
+        compute=ray.data.ActorPoolStrategy(size=worker_count(ray, cluster)),
         num_cpus=cluster.num_cpus,
         num_gpus=cluster.num_gpus,
     )
