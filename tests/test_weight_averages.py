@@ -135,6 +135,21 @@ def test_pipeline_use_params_puts_the_averages_into_transformer_and_fusion(task,
         assert_array_equal(value, current[key])
 
 
+def test_stock_hf_shim_leaves_the_transformer_at_its_current_weights(tiny_bert, single_torch_thread):
+    """spacy-transformers' own HFShim inherits thinc's use_params: the transformer ignores the averages."""
+    from spacy_transformers.layers.hf_shim import HFShim
+
+    nlp, optimizer = _train_with_averages("tagger", tiny_bert)
+    transformer = [(shim, name, p) for pipe, shim, name, p in _torch_parameters(nlp) if pipe == "transformer"]
+    transformer[0][0].__class__ = HFShim
+    current = _snapshot(nlp)
+    averaged = [(shim, name, p) for shim, name, p in transformer if (shim.id, name) in optimizer.averages]
+    assert averaged and any(not numpy.array_equal(current[(s.id, n)], optimizer.averages[(s.id, n)]) for s, n, _ in averaged)
+    with nlp.use_params(optimizer.averages):
+        for shim, name, parameter in averaged:
+            assert_array_equal(parameter.detach().numpy(), current[(shim.id, name)])
+
+
 UNIFORM = {"training.optimizer": {"@optimizers": "spacy-dlfa.UniformAveragingAdam.v1", "average_start": 2, "L2": 0.01,
                                    "learn_rate": {"@schedules": "warmup_linear.v1", "warmup_steps": 1, "total_steps": 4,
                                                   "initial_rate": 0.01}}}

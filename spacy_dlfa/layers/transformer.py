@@ -13,6 +13,9 @@ would give them: 1 for the second text with BERT-style tokenizers.
 With ``keep_hidden_layers`` set, each doc's ``TransformerData`` holds only
 those hidden layers; the others become empty arrays, so indices (and the
 errors of listeners asking for a dropped layer) stay the same.
+
+Its shim is ``AveragedParamsHFShim`` (``shims.py``): ``nlp.use_params(optimizer.averages)``
+puts the optimizer's averages into the transformer, which spacy-transformers' HFShim does not.
 """
 import json
 import os
