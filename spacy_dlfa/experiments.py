@@ -32,8 +32,9 @@ DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc", "xnli": "cats_micro_f", "pawsx":
 VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last", "first_token_pooling")
 # written only after spacy train exits successfully; holds the training seconds
 TRAINED_MARKER = "train_seconds.json"
-# settings that change memory use, not what a run learns: a run trained before they existed is still reused
-RESULT_NEUTRAL_SETTINGS = frozenset({"components.transformer.model.keep_hidden_layers"})
+# settings that change memory use, not what a run learns: a run trained before they existed is still reused.
+# The tokenizer too: training and dev read the gold tokens (gold_preproc = true); it only tokenizes raw text.
+RESULT_NEUTRAL_SETTINGS = frozenset({"components.transformer.model.keep_hidden_layers", "nlp.tokenizer.@tokenizers"})
 
 
 class RunMismatch(ValueError):
