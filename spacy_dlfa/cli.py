@@ -114,11 +114,13 @@ def evaluate(
     output_dir: Path = typer.Argument(..., help="Folder for <lang>.json"),
     languages: str = typer.Option(..., help="Languages to evaluate, space separated"),
     gpu_id: int = typer.Option(-1, help="GPU id, -1 for CPU"),
+    raw_text: bool = typer.Option(True, "--raw-text/--no-raw-text", help="Also score the raw text with the pipeline's own "
+                                  "tokenizer (spacy evaluate without --gold-preproc) into <lang>.raw.json; about doubles the time"),
 ) -> None:
-    """Run `spacy evaluate` on every language's test set."""
+    """Run `spacy evaluate --gold-preproc` on every language's test set (<lang>.json) and, unless --no-raw-text, `spacy evaluate` on its raw text."""
     from .evaluation import evaluate_languages
 
-    evaluate_languages(model_path, corpus_dir, _languages(languages), output_dir, gpu_id)
+    evaluate_languages(model_path, corpus_dir, _languages(languages), output_dir, gpu_id, raw_text)
 
 
 @app.command()
@@ -201,6 +203,8 @@ def experiments(
     gpu_id: int = typer.Option(-1),
     overrides: List[str] = typer.Option([], "--set", help="PATH=VALUE config override for every run, repeatable, e.g. "
                                         "components.ner.model.tok2vec.fusion.gate_init=0.5 (use other --training-dir/--metrics-dir)"),
+    raw_text: bool = typer.Option(False, "--raw-text/--no-raw-text", help="Also score each run on the raw text (<lang>.raw.json, "
+                                  "about twice the evaluation time); off: the variants share one tokenizer and are compared on gold tokens"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
     from wasabi import msg
@@ -208,7 +212,7 @@ def experiments(
     from .experiments import Settings, run_grid
 
     settings = Settings(transformer, hidden_width, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id,
-                        dict(_override(item) for item in overrides))
+                        dict(_override(item) for item in overrides), raw_text=raw_text)
     try:
         run_grid(task, _languages(stages), [int(x) for x in _languages(layers)], [int(x) for x in _languages(seeds)], settings,
                  None if layer < 0 else layer, _languages(variants))

@@ -4,13 +4,24 @@ For each language this does what ``spacy evaluate --gold-preproc`` does (the
 same ``Corpus`` reader, pipeline, ``Scorer`` and JSON keys; a test checks the
 scores are identical) with the pipeline loaded once, and also writes
 per-sentence counts that the paired bootstrap of the results report resamples.
+
+With ``raw_text`` it also does what ``spacy evaluate`` does without
+``--gold-preproc``: the pipeline's own tokenizer reads each gold doc's text,
+and spaCy's ``Scorer`` aligns the predicted tokens to the gold ones. Those
+scores go to ``<lang>.raw.json`` (with ``<lang>.raw.sentences.json``), beside
+the gold-token ``<lang>.json``. spaCy's span scorer leaves out a predicted
+entity whose boundaries fall inside a gold token (it cannot be aligned), so
+its ``ents_p``/``ents_f`` flatter a tokenizer that cuts finer than the gold;
+``ents_char_p``/``_r``/``_f`` count every predicted entity, compared by
+character span and label (on the gold tokens the two are the same).
+Sentence-pair test sets (docs with ``cats``) have no raw-text form.
 """
 import importlib
 import json
 import re
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import spacy
 import srsly
@@ -23,6 +34,7 @@ from wasabi import msg
 handle_scores_per_type = importlib.import_module("spacy.cli.evaluate").handle_scores_per_type
 
 # spacy evaluate's keys, plus cats_micro_f: accuracy for exclusive classes (spacy evaluate shows macro F only)
+RAW = ".raw"  # <lang>.raw.json: scores on the raw text; load_metrics skips it (a second suffix)
 SCORE_KEYS = ("token_acc", "tag_acc", "pos_acc", "ents_p", "ents_r", "ents_f", "cats_score", "cats_micro_f", "speed")
 
 
@@ -43,6 +55,43 @@ def sentence_counts(examples: Sequence[Example]) -> Dict[str, List[List[int]]]:
     return {**counts, "cats": cats} if cats else counts
 
 
+def raw_sentence_counts(examples: Sequence[Example]) -> Dict[str, List[List[float]]]:
+    """Per-sentence counts when the predicted tokens are not the gold ones.
+
+    NER ``[true positives, false positives, false negatives]`` of entities
+    compared by character span and label (every predicted entity counts).
+    Tagging ``[tp, tp + (fp + fn) / 2]`` over the (gold token, tag) pairs that
+    spaCy's ``Scorer.score_token_attr`` compares (a predicted token aligned to
+    exactly one gold token gives that gold token its tag): the ratio of the
+    summed columns is spaCy's ``tag_acc``, an F-score over those pairs, and on
+    the gold tokens the row is ``sentence_counts``' ``[correct, total]``."""
+    ner, tags = [], []
+    for eg in examples:
+        gold = {(e.start_char, e.end_char, e.label_) for e in eg.reference.ents}
+        predicted = {(e.start_char, e.end_char, e.label_) for e in eg.predicted.ents}
+        ner.append([len(gold & predicted), len(predicted - gold), len(gold - predicted)])
+        gold_tags = {(i, token.tag_) for i, token in enumerate(eg.reference) if token.tag_}
+        missing = {i for i, token in enumerate(eg.reference) if not token.tag_}
+        x2y = eg.alignment.x2y
+        predicted_tags = {
+            (x2y[token.i][0], token.tag_)
+            for token in eg.predicted
+            if not token.orth_.isspace() and x2y.lengths[token.i] == 1 and x2y[token.i][0] not in missing
+        }
+        tp = len(gold_tags & predicted_tags)
+        tags.append([tp, tp + (len(predicted_tags - gold_tags) + len(gold_tags - predicted_tags)) / 2])
+    return {"ents": ner, "tags": tags}
+
+
+def char_span_scores(counts: Dict[str, list]) -> Dict[str, Optional[float]]:
+    """``ents_char_p``, ``_r``, ``_f`` from the summed NER rows (None without any entity, as spaCy)."""
+    tp, fp, fn = (sum(row[k] for row in counts["ents"]) for k in range(3))
+    if not tp + fp + fn:
+        return {"ents_char_p": None, "ents_char_r": None, "ents_char_f": None}
+    return {"ents_char_p": tp / (tp + fp) if tp + fp else 0.0, "ents_char_r": tp / (tp + fn) if tp + fn else 0.0,
+            "ents_char_f": 2 * tp / (2 * tp + fp + fn)}
+
+
 def _annotate_and_score(nlp: Language, examples: List[Example]) -> dict:
     """Language.evaluate, keeping the annotated docs in the examples."""
     start = time.perf_counter()
@@ -59,10 +108,14 @@ def _spacy_evaluate_json(scores: dict) -> dict:
     return handle_scores_per_type(scores, data, silent=True)
 
 
-def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], output_dir: Path, gpu_id: int = -1) -> Dict[str, dict]:
-    """Evaluate ``corpus_dir/test-<lang>.spacy`` for every language; write
-    ``output_dir/<lang>.json`` (the keys of ``spacy evaluate --output``) and
-    ``output_dir/<lang>.sentences.json`` (per-sentence counts)."""
+def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], output_dir: Path, gpu_id: int = -1,
+                       raw_text: bool = False) -> Dict[str, dict]:
+    """Evaluate ``corpus_dir/test-<lang>.spacy`` for every language on the gold tokens; write
+    ``output_dir/<lang>.json`` (the keys of ``spacy evaluate --gold-preproc --output``) and
+    ``output_dir/<lang>.sentences.json`` (per-sentence counts); return the gold-token scores.
+    With ``raw_text`` (not for sentence pairs) also on the raw text, tokenized by the pipeline:
+    ``<lang>.raw.json`` (``spacy evaluate --output`` keys plus ``ents_char_*``) and
+    ``<lang>.raw.sentences.json`` (``raw_sentence_counts``)."""
     missing = [str(corpus_dir / f"test-{lang}.spacy") for lang in languages if not (corpus_dir / f"test-{lang}.spacy").exists()]
     if missing:
         raise FileNotFoundError(f"evaluation data missing: {', '.join(missing)}")
@@ -73,12 +126,27 @@ def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], 
     results = {}
     for number, lang in enumerate(languages, 1):
         start = time.perf_counter()
-        examples = list(Corpus(corpus_dir / f"test-{lang}.spacy", gold_preproc=True)(nlp))
+        path = corpus_dir / f"test-{lang}.spacy"
+        examples = list(Corpus(path, gold_preproc=True)(nlp))
         results[lang] = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
         write_scores(output_dir, lang, results[lang], sentence_counts(examples))
-        shown = ", ".join(f"{key} {value:.3f}" for key, value in results[lang].items() if key in ("ents_f", "tag_acc", "cats_micro_f"))
+        shown = _shown(results[lang])
+        if raw_text and any(eg.reference.cats for eg in examples):
+            msg.info(f"{lang}: sentence pairs, no raw-text evaluation")
+        elif raw_text:
+            raw_examples = list(Corpus(path, gold_preproc=False)(nlp))
+            raw = _spacy_evaluate_json(_annotate_and_score(nlp, raw_examples))
+            counts = raw_sentence_counts(raw_examples)
+            if raw.get("ents_f") is not None:
+                raw.update(char_span_scores(counts))
+            write_scores(output_dir, f"{lang}{RAW}", raw, counts)
+            shown += f"; raw text {_shown(raw)}"
         msg.text(f"[{number}/{len(languages)}] {lang}: {len(examples):,} sentences, {shown} ({time.perf_counter() - start:.0f} s) -> {output_dir / lang}.json")
     return results
+
+
+def _shown(scores: dict) -> str:
+    return ", ".join(f"{key} {value:.3f}" for key, value in scores.items() if key in ("ents_f", "ents_char_f", "tag_acc", "cats_micro_f") and value is not None)
 
 
 def write_scores(output_dir: Path, lang: str, scores: dict, counts: Dict[str, list]) -> None:
@@ -92,3 +160,9 @@ def load_metrics(metrics_dir: Path) -> Dict[str, dict]:
     (files with a second suffix, such as ``<lang>.sentences.json``, are not scores)."""
     paths = [p for p in sorted(metrics_dir.glob("*.json")) if "." not in p.stem]
     return {path.stem: json.loads(path.read_text(encoding="utf8")) for path in paths}
+
+
+def load_raw_metrics(metrics_dir: Path) -> Dict[str, dict]:
+    """``{lang: scores}`` from the raw-text ``<lang>.raw.json`` files (none: an empty dict)."""
+    paths = [p for p in sorted(metrics_dir.glob(f"*{RAW}.json")) if "." not in p.name[: -len(f"{RAW}.json")]]
+    return {path.name[: -len(f"{RAW}.json")]: json.loads(path.read_text(encoding="utf8")) for path in paths}

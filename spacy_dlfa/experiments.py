@@ -19,7 +19,7 @@ from spacy.util import dict_to_dot, dot_to_object, load_config, set_dot_to_objec
 from thinc.api import Config
 from wasabi import msg
 
-from .evaluation import evaluate_languages
+from .evaluation import RAW, evaluate_languages
 from .tasks import TASKS
 
 COMPONENT = {"ner": "ner", "pos": "tagger", "xnli": "textcat", "pawsx": "textcat"}
@@ -69,6 +69,9 @@ class Settings:
     # dotted config paths -> values, applied to every run last (the investigation knobs, e.g.
     # {"components.ner.model.tok2vec.fusion.gate_init": 0.5}); give such runs their own training/metrics folders
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # also score the raw text (<lang>.raw.json): off for the grid, whose variants share one tokenizer and are
+    # compared on the gold tokens; it would double each run's evaluation. The main job's evaluate step has it on.
+    raw_text: bool = False
 
 
 def run_config(run: Run, settings: Settings):
@@ -176,12 +179,15 @@ def torch_threads() -> int:
 def evaluate(run: Run, settings: Settings) -> Path:
     metrics = settings.metrics_dir / run.task / run.name
     languages = [TASKS[run.task].source_language, *settings.targets]
-    if all((metrics / f"{lang}.sentences.json").exists() for lang in languages):
+    wanted = [f"{lang}.sentences.json" for lang in languages]
+    if settings.raw_text and not TASKS[run.task].is_pair:  # sentence pairs have no raw-text form
+        wanted += [f"{lang}{RAW}.sentences.json" for lang in languages]
+    if all((metrics / name).exists() for name in wanted):
         check_trained_with(run, settings)
         return metrics
     model = train(run, settings)
     start = time.perf_counter()
-    evaluate_languages(model, settings.corpus_dir, languages, metrics, settings.gpu_id)
+    evaluate_languages(model, settings.corpus_dir, languages, metrics, settings.gpu_id, settings.raw_text)
     write_run_meta(run, settings, model, time.perf_counter() - start)
     return metrics
 

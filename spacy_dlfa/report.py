@@ -2,7 +2,10 @@
 
 Layout read: ``<metrics_dir>/<task>_<variant>/<lang>.json``, e.g.
 ``metrics/ner_dlfa/de.json``. The average is over the target languages only
-(the source language, English, is shown but not averaged).
+(the source language, English, is shown but not averaged). For NER and POS
+each variant has two columns: the gold tokens (``<lang>.json``) and the raw
+text tokenized by the pipeline (``<lang>.raw.json``; NER F1 by character span,
+``ents_char_f``, the gold column's measure; "–" where there is no raw-text file).
 """
 from pathlib import Path
 from statistics import mean
@@ -10,7 +13,7 @@ from typing import Dict, List, Tuple
 
 from wasabi import msg
 
-from .evaluation import load_metrics
+from .evaluation import load_metrics, load_raw_metrics
 from .tasks import TASKS
 
 METRIC = {
@@ -19,16 +22,31 @@ METRIC = {
     "xnli": ("cats_micro_f", "XNLI accuracy"),
     "pawsx": ("cats_micro_f", "PAWS-X accuracy"),
 }
+# raw-text score key per token task: entities by character span (what the gold column measures)
+RAW_METRIC = {"ner": "ents_char_f", "pos": "tag_acc"}
 Table = Dict[str, Dict[str, float]]  # variant -> lang -> score in percent
 
 
-def collect(metrics_dir: Path, task: str) -> Table:
-    key = METRIC[task][0]
+def collect(metrics_dir: Path, task: str, raw: bool = False) -> Table:
+    """Scores of every ``<task>_<variant>`` folder: gold tokens, or with ``raw`` the raw-text files."""
+    key = RAW_METRIC[task] if raw else METRIC[task][0]
     table: Table = {}
     for run_dir in sorted(metrics_dir.glob(f"{task}_*")):
-        scores = {lang: 100.0 * data[key] for lang, data in load_metrics(run_dir).items() if data.get(key) is not None}
+        metrics = load_raw_metrics(run_dir) if raw else load_metrics(run_dir)
+        scores = {lang: 100.0 * data[key] for lang, data in metrics.items() if data.get(key) is not None}
         if scores:
             table[run_dir.name[len(task) + 1 :]] = scores
+    return table
+
+
+def with_raw_text(task: str, gold: Table, raw: Table) -> Table:
+    """Columns ``<variant>: gold tokens`` and ``<variant>: raw text`` side by side (token tasks only)."""
+    if task not in RAW_METRIC:
+        return gold
+    table: Table = {}
+    for variant, scores in gold.items():
+        table[f"{variant}: gold tokens"] = scores
+        table[f"{variant}: raw text"] = raw.get(variant, {})
     return table
 
 
@@ -79,7 +97,10 @@ def plot(task: str, table: Table, output: Path) -> None:
 
 def write_report(metrics_dir: Path, output_dir: Path, title: str = "Zero-shot results") -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
-    sections = [f"# {title}", "", f"Scores in percent from `spacy evaluate` (gold tokenization); metrics in `{metrics_dir}`.", ""]
+    sections = [f"# {title}", "", f"Scores in percent from `spacy evaluate`; metrics in `{metrics_dir}`. NER and POS: "
+                "*gold tokens* as `spacy evaluate --gold-preproc` (`<lang>.json`), *raw text* tokenized by the pipeline and "
+                "aligned to the gold tokens as `spacy evaluate` (`<lang>.raw.json`; NER F1 by character span), "
+                "– where not evaluated.", ""]
     for task in METRIC:
         table = collect(metrics_dir, task)
         if not table:
@@ -87,7 +108,8 @@ def write_report(metrics_dir: Path, output_dir: Path, title: str = "Zero-shot re
             continue
         chart = output_dir / f"{task}_zero_shot.png"
         plot(task, table, chart)
-        sections += [f"## {TASKS[task].title}", "", markdown_table(task, table), "", f"![{task} chart]({chart.name})", ""]
+        shown = with_raw_text(task, table, collect(metrics_dir, task, raw=True))
+        sections += [f"## {TASKS[task].title}", "", markdown_table(task, shown), "", f"![{task} chart]({chart.name})", ""]
     report = output_dir / "zero_shot.md"
     report.write_text("\n".join(sections), encoding="utf8")
     msg.good(f"wrote {report}")

@@ -212,6 +212,25 @@ def test_a_run_trained_before_a_memory_setting_existed_is_reused(tmp_path):
         experiments.train(run, settings)
 
 
+def test_a_run_trained_with_spacys_tokenizer_is_reused_and_raw_text_evaluates_it_again(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from spacy_dlfa import experiments
+
+    settings, run = _settings(tmp_path), Run("ner", "dlfa", 0, 6)
+    output = _finished_run(settings, run, metrics=True)
+    config = run_config(run, settings)
+    config["nlp"]["tokenizer"] = {"@tokenizers": "spacy.Tokenizer.v1"}  # before the multilingual tokenizer (gold tokens in training)
+    config.to_disk(output / "config.cfg")
+    calls = []
+    monkeypatch.setattr(experiments, "evaluate_languages", lambda *args: calls.append(args))
+    monkeypatch.setattr(experiments, "write_run_meta", lambda *args, **kwargs: None)
+    experiments.evaluate(run, settings)
+    assert calls == []  # reused, nothing evaluated
+    experiments.evaluate(run, replace(settings, raw_text=True))  # no <lang>.raw.sentences.json yet
+    assert len(calls) == 1 and calls[0][-1] is True
+
+
 def test_the_experiments_cli_reports_a_mismatched_run_without_a_traceback(tmp_path):
     from typer.testing import CliRunner
 

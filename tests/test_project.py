@@ -31,7 +31,8 @@ def smoke_project(tmp_path_factory, request) -> Path:
 def test_smoke_workflow_writes_metrics_and_report(smoke_project):
     metrics = smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"
     assert sorted(p.name for p in metrics.glob("??.json")) == ["ar.json", "de.json", "en.json", "zh.json"]
-    assert sorted(p.name for p in metrics.glob("*.sentences.json")) == ["ar.sentences.json", "de.sentences.json", "en.sentences.json", "zh.sentences.json"]
+    assert sorted(p.name for p in metrics.glob("??.sentences.json")) == ["ar.sentences.json", "de.sentences.json", "en.sentences.json", "zh.sentences.json"]
+    assert sorted(p.name for p in metrics.glob("*.raw.json")) == ["ar.raw.json", "de.raw.json", "en.raw.json", "zh.raw.json"]
     assert "ents_f" in json.loads((metrics / "de.json").read_text())
     report = (smoke_project / "training" / "smoke" / "reports" / "zero_shot.md").read_text()
     assert "average of 3 targets" in report and "| zh |" in report
@@ -50,6 +51,19 @@ def test_evaluation_matches_spacy_evaluate_and_per_sentence_counts(smoke_project
     tp, fp, fn = (sum(row[i] for row in counts["ents"]) for i in range(3))
     assert len(counts["ents"]) == 10
     assert abs(2 * tp / max(1, 2 * tp + fp + fn) - ours["ents_f"]) < 1e-9
+
+
+def test_raw_text_evaluation_matches_spacy_evaluate_without_gold_preproc(smoke_project, tmp_path):
+    metrics = smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"
+    model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
+    corpus = smoke_project / "training" / "smoke" / "corpus" / "test-zh.spacy"
+    _run([sys.executable, "-m", "spacy", "evaluate", str(model), str(corpus), "--output", str(tmp_path / "zh.json")], tmp_path)
+    ours, theirs = (json.loads(p.read_text()) for p in (metrics / "zh.raw.json", tmp_path / "zh.json"))
+    ours.pop("speed"), theirs.pop("speed")
+    assert {key: value for key, value in ours.items() if not key.startswith("ents_char_")} == theirs
+    counts = json.loads((metrics / "zh.raw.sentences.json").read_text())
+    tp, fp, fn = (sum(row[i] for row in counts["ents"]) for i in range(3))
+    assert ours["ents_char_f"] == (2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None)
 
 
 def test_smoke_rerun_skips_finished_steps(smoke_project):
