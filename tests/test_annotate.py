@@ -90,6 +90,7 @@ def test_docbin_output_keeps_ids_and_metadata(local_run, trained_pipelines, tmp_
     expected = records(output)
     assert [doc.text for doc in docs] == [row["text"] for row in expected]
     assert [doc.user_data["id"] for doc in docs] == [row["id"] for row in expected]
+    assert all(doc._.trf_data is None for doc in docs)  # the hidden states are not written
     assert [[(e.start_char, e.end_char, e.label_) for e in doc.ents] for doc in docs] == \
            [[(e["start"], e["end"], e["label"]) for e in row["ents"]] for row in expected]
 
@@ -114,11 +115,11 @@ def test_an_interrupted_run_resumes_without_duplicates_or_gaps(local_run, traine
     real_write = outputs.write_part
     calls = {"n": 0}
 
-    def failing_write(path, output_format, annotated):
+    def failing_write(path, output_format, kept):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # as if stopped while writing the third part
-        return real_write(path, output_format, annotated)
+        return real_write(path, output_format, kept)
 
     monkeypatch.setattr("spacy_dlfa.annotate.engines.write_part", failing_write)
     with pytest.raises(KeyboardInterrupt):

@@ -15,7 +15,7 @@ import numpy
 
 from ..distributed import RaySettings, connect_ray, worker_count
 from .inputs import Shard, read_records
-from .outputs import part_path, write_part
+from .outputs import keep, part_path, write_part
 
 # called with (shard, records written, words) as each part is written
 OnPart = Callable[[Shard, int, int], None]
@@ -40,11 +40,17 @@ def peak_rss_mb() -> float:
 
 
 def load_pipeline(model: str, gpu_id: int = -1):
+    """The pipeline, with a doc_cleaner at the end when it has none."""
     import spacy
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    return spacy.load(model)
+    nlp = spacy.load(model)
+    if "doc_cleaner" not in nlp.pipe_names:
+        # drop the transformer output once the components have used it: with n_process > 1 every doc travels
+        # back to this process, hidden states included, and no output format keeps them
+        nlp.add_pipe("doc_cleaner", config={"attrs": {"_.trf_data": None}})
+    return nlp
 
 
 def run_local(shards: Sequence[Shard], settings: AnnotateSettings, on_part: OnPart, on_doc: Callable[[], None]) -> None:
@@ -62,14 +68,15 @@ def run_local(shards: Sequence[Shard], settings: AnnotateSettings, on_part: OnPa
     by_index = {shard.index: shard for shard in shards}
     pending: List = []
     docs = nlp.pipe(texts(), as_tuples=True, batch_size=settings.batch_size or None, n_process=settings.n_process)
+    words = 0
     for doc, (index, record) in docs:
-        pending.append((record, doc))
+        pending.append(keep(record, doc, settings.output_format))
+        words += len(doc)
         on_doc()
         shard = by_index[index]
         if len(pending) == shard.records:
-            words = sum(len(doc) for _, doc in pending)
             on_part(shard, write_part(part_path(settings.output_dir, index, settings.output_format), settings.output_format, pending), words)
-            pending = []
+            pending, words = [], 0
 
 
 class PartWriter:
@@ -91,11 +98,15 @@ class PartWriter:
             shard = Shard(**{key: _python(batch[key][row]) for key in batch})
             start = time.perf_counter()
             records = list(read_records(shard, self.settings.text_field))
-            docs = list(self.nlp.pipe((record.text for record in records), batch_size=self.settings.batch_size or None))
+            docs = self.nlp.pipe((record.text for record in records), batch_size=self.settings.batch_size or None)
+            kept, words = [], 0
+            for record, doc in zip(records, docs):
+                kept.append(keep(record, doc, self.settings.output_format))
+                words += len(doc)
             path = part_path(self.settings.output_dir, shard.index, self.settings.output_format)
-            out["records"].append(write_part(path, self.settings.output_format, zip(records, docs)))
+            out["records"].append(write_part(path, self.settings.output_format, kept))
             out["index"].append(shard.index)
-            out["words"].append(sum(len(doc) for doc in docs))
+            out["words"].append(words)
             out["seconds"].append(time.perf_counter() - start)
             out["pid"].append(os.getpid())
             out["peak_rss_mb"].append(peak_rss_mb())

@@ -9,13 +9,14 @@ where the pipeline sets them, ``tag`` and ``pos``); ``cats`` where it classifies
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, List, Sequence, Union
 
 from spacy.tokens import Doc, DocBin
 
 from .inputs import Record
 
 SUFFIX = {"jsonl": ".jsonl", "parquet": ".parquet", "docbin": ".spacy"}
+TRF_DATA = ("._.", "trf_data", None, None)  # where spacy-transformers keeps doc._.trf_data
 
 
 def part_path(output_dir: Path, index: int, output_format: str) -> Path:
@@ -38,17 +39,28 @@ def doc_record(record: Record, doc: Doc) -> Dict[str, Any]:
     return result
 
 
-def write_part(path: Path, output_format: str, annotated: Iterable[Tuple[Record, Doc]]) -> int:
-    """Write the records and their docs to ``path`` (atomically); returns how many."""
+def keep(record: Record, doc: Doc, output_format: str) -> Union[Dict[str, Any], Doc]:
+    """What a part keeps of an annotated doc, made at once so no transformer output piles up: the record, or
+    for a DocBin the doc with its id and metadata and without ``doc._.trf_data`` (the size of the hidden states)."""
+    if output_format != "docbin":
+        return doc_record(record, doc)
+    doc.user_data.pop(TRF_DATA, None)
+    doc.user_data["id"] = record.id
+    doc.user_data["meta"] = json.loads(_json(record.meta))
+    return doc
+
+
+def write_part(path: Path, output_format: str, kept: Sequence[Union[Dict[str, Any], Doc]]) -> int:
+    """Write what ``keep`` made to ``path`` (atomically); returns how many records."""
     temporary = path.with_name(f".{path.name}.tmp")
     if output_format == "docbin":
-        count = _write_docbin(temporary, annotated)
+        DocBin(docs=kept, store_user_data=True).to_disk(temporary)
+    elif output_format == "jsonl":
+        _write_jsonl(temporary, kept)
     else:
-        rows = [doc_record(record, doc) for record, doc in annotated]
-        _write_jsonl(temporary, rows) if output_format == "jsonl" else _write_parquet(temporary, rows)
-        count = len(rows)
+        _write_parquet(temporary, kept)
     os.replace(temporary, path)
-    return count
+    return len(kept)
 
 
 def count_part(path: Path, output_format: str) -> int:
@@ -107,13 +119,3 @@ def _write_parquet(path: Path, rows: List[Dict[str, Any]]) -> None:
 
     columns = [{**row, "meta": _json(row["meta"]), "cats": list(row["cats"].items()) if "cats" in row else None} for row in rows]
     pq.write_table(pa.Table.from_pylist(columns, schema=_parquet_schema()), path)
-
-
-def _write_docbin(path: Path, annotated: Iterable[Tuple[Record, Doc]]) -> int:
-    docbin = DocBin(store_user_data=True)
-    for record, doc in annotated:
-        doc.user_data["id"] = record.id
-        doc.user_data["meta"] = json.loads(_json(record.meta))
-        docbin.add(doc)
-    docbin.to_disk(path)
-    return len(docbin)
