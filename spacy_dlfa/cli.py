@@ -139,7 +139,7 @@ def annotate(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed lines (counted, listed in OUTPUT/skipped.jsonl) instead of stopping"),
     engine: str = typer.Option("local", help="local, or ray (Ray Data over an actor pool)"),
     address: Optional[str] = typer.Option(None, help="Ray: cluster address (e.g. auto, or ray://head:10001); default a local Ray"),
-    concurrency: int = typer.Option(1, help="Ray: actors, each loading the pipeline once"),
+    concurrency: int = typer.Option(0, help="Ray: actors, each loading the pipeline once (0: as many as the cluster's CPUs, or GPUs, hold)"),
     num_cpus: float = typer.Option(1.0, help="Ray: CPUs per actor (also its torch threads)"),
     num_gpus: float = typer.Option(0.0, help="Ray: GPUs per actor (0.5 puts two actors on one GPU)"),
 ) -> None:
@@ -205,20 +205,26 @@ def experiments(
                                         "components.ner.model.tok2vec.fusion.gate_init=0.5 (use other --training-dir/--metrics-dir)"),
     raw_text: bool = typer.Option(False, "--raw-text/--no-raw-text", help="Also score each run on the raw text (<lang>.raw.json, "
                                   "about twice the evaluation time); off: the variants share one tokenizer and are compared on gold tokens"),
+    engine: str = typer.Option("local", help="local (one run after another), or ray (the runs of a stage as Ray tasks)"),
+    address: Optional[str] = typer.Option(None, help="Ray: cluster address (auto: the one `ray start` began here); default a local Ray"),
+    num_cpus: float = typer.Option(1.0, help="Ray: CPUs per run (also its torch threads)"),
+    num_gpus: float = typer.Option(0.0, help="Ray: GPUs per run (--gpu-id is then ignored: each run sees its own as device 0)"),
+    concurrency: int = typer.Option(0, help="Ray: runs at once (0: as many as the cluster's CPUs or GPUs hold)"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
     from wasabi import msg
 
+    from .distributed import RaySettings
     from .experiments import Settings, run_grid
 
     settings = Settings(transformer, hidden_width, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id,
                         dict(_override(item) for item in overrides), raw_text=raw_text)
     try:
         run_grid(task, _languages(stages), [int(x) for x in _languages(layers)], [int(x) for x in _languages(seeds)], settings,
-                 None if layer < 0 else layer, _languages(variants))
+                 None if layer < 0 else layer, _languages(variants), engine, RaySettings(address, concurrency, num_cpus, num_gpus))
     except KeyError as err:  # --set with a path the config lacks
         msg.fail(err.args[0], exits=1)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, ImportError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
 
 
@@ -315,10 +321,16 @@ def study(
     max_steps: int = typer.Option(0, help="Training steps (0: the config's)"),
     batch_size: int = typer.Option(0, help="Batcher size (0: the config's)"),
     gpu_id: int = typer.Option(-1),
+    engine: str = typer.Option("local", help="local (one cell after another), or ray (every cell a Ray task)"),
+    address: Optional[str] = typer.Option(None, help="Ray: cluster address (auto: the one `ray start` began here); default a local Ray"),
+    num_cpus: float = typer.Option(1.0, help="Ray: CPUs per cell (also its torch threads)"),
+    num_gpus: float = typer.Option(0.0, help="Ray: GPUs per cell (--gpu-id is then ignored)"),
+    concurrency: int = typer.Option(0, help="Ray: cells at once (0: as many as the cluster's CPUs or GPUs hold)"),
 ) -> None:
     """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
     from wasabi import msg
 
+    from .distributed import RaySettings
     from .experiments import Settings
     from .robustness.run import Settings as AttackSettings
     from .study import run_study
@@ -326,8 +338,9 @@ def study(
     template = Settings("", 0, corpus_dir, training_dir, metrics_dir, configs_dir, max_steps, batch_size, _languages(targets), gpu_id)
     try:
         run_study(task, _languages(models), layer, [int(x) for x in _languages(seeds)], template, AttackSettings(attack_name, rate, budget, candidates, attack_seed, attack_limit),
-                  _languages(variants), fusion_rule, pool, lexicon, reuse_training_dir)
-    except (ValueError, OSError) as err:
+                  _languages(variants), fusion_rule, pool, lexicon, reuse_training_dir, engine,
+                  RaySettings(address, concurrency, num_cpus, num_gpus))
+    except (ValueError, OSError, ImportError, RuntimeError) as err:
         msg.fail(str(err), exits=1)
 
 

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -19,6 +19,7 @@ from spacy.util import dict_to_dot, dot_to_object, load_config, set_dot_to_objec
 from thinc.api import Config
 from wasabi import msg
 
+from .distributed import RaySettings, run_jobs
 from .evaluation import RAW, evaluate_languages
 from .tasks import TASKS
 
@@ -237,6 +238,18 @@ def plan(task: str, stage: str, layers: Sequence[int], seeds: Sequence[int], cho
     raise ValueError(f"unknown stage {stage!r}: use sweep, headline or ablations")
 
 
+def complete_job(job: Tuple[Run, Settings]) -> Path:
+    """``complete`` for one (run, settings) pair: a job for ``distributed.run_jobs``."""
+    return complete(*job)
+
+
+def job_settings(settings: Settings, engine: str, cluster: Optional[RaySettings]) -> Settings:
+    """On Ray a job with GPUs sees only its own, as device 0; a job without sees none."""
+    if engine != "ray":
+        return settings
+    return replace(settings, gpu_id=0 if cluster is not None and cluster.num_gpus > 0 else -1)
+
+
 def run_grid(
     task: str,
     stages: Sequence[str],
@@ -245,9 +258,12 @@ def run_grid(
     settings: Settings,
     layer: Optional[int] = None,
     variants: Sequence[str] = VARIANTS,
+    engine: str = "local",
+    cluster: Optional[RaySettings] = None,
 ) -> List[Run]:
     """Run the stages in order, skipping finished runs. Without ``layer`` the
-    fused layer is chosen on English dev from the sweep."""
+    fused layer is chosen on English dev from the sweep. With ``engine="ray"``
+    the runs of a stage are Ray tasks of ``cluster``'s size, run side by side."""
     done: List[Run] = []
     selection = settings.metrics_dir / task / "selection.json"
     if layer is not None and not selection.exists():
@@ -257,10 +273,10 @@ def run_grid(
         chosen = layer
         if chosen is None and stage != "sweep":
             chosen = choose_layer(task, layers, seeds[0], settings)
-        for run in plan(task, stage, layers, seeds, chosen):
-            if run.variant in variants:
-                complete(run, settings)
-                done.append(run)
+        runs = [run for run in plan(task, stage, layers, seeds, chosen) if run.variant in variants]
+        jobs = [(run, job_settings(settings, engine, cluster)) for run in runs]
+        run_jobs(complete_job, jobs, engine, cluster, describe=lambda job: f"{job[0].task} {job[0].name}")
+        done.extend(runs)
     return done
 
 

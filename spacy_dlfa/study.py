@@ -36,7 +36,9 @@ from typing import Dict, List, Optional, Sequence
 
 from wasabi import msg
 
-from .experiments import TRAINED_MARKER, Run, RunMismatch, Settings, check_trained_with, evaluate, train, write_run_meta
+from .distributed import RaySettings, run_jobs
+from .experiments import (TRAINED_MARKER, Run, RunMismatch, Settings, check_trained_with, evaluate, job_settings, train,
+                          write_run_meta)
 from .robustness.run import Settings as AttackSettings
 from .robustness.run import attack_languages, check_settings
 from .tasks import TASKS
@@ -162,21 +164,42 @@ def attack_run(run: Run, settings: Settings, attack: AttackSettings, pool: Optio
     return output
 
 
+@dataclass(frozen=True)
+class StudyCell:
+    """One (model, run): trained, evaluated and attacked as one job."""
+
+    model_name: str
+    run: Run
+    settings: Settings
+    attack: AttackSettings
+    pool: Optional[Path] = None
+    lexicon: Optional[Path] = None
+
+    def describe(self) -> str:
+        return f"{self.model_name} {self.run.task} {self.run.name}"
+
+
+def study_cell(cell: StudyCell) -> Path:
+    output = attack_run(cell.run, cell.settings, cell.attack, cell.pool, cell.lexicon)
+    evaluate(cell.run, cell.settings)  # nothing left to do unless the attack saw only its first `limit` examples
+    msg.good(f"{cell.describe()}: evaluated and attacked ({cell.attack.name})")
+    return output
+
+
 def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: Settings, attack: AttackSettings,
               variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", pool: Optional[Path] = None,
-              lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None) -> List[Path]:
+              lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None, engine: str = "local",
+              cluster: Optional[RaySettings] = None) -> List[Path]:
     """Train, evaluate and attack every (model, variant, seed); finished steps are skipped, finished runs in
-    ``reuse_dir`` with the same config are not trained again. Returns the attack folders."""
+    ``reuse_dir`` with the same config are not trained again. With ``engine="ray"`` the cells are Ray tasks
+    of ``cluster``'s size, side by side. Returns the attack folders."""
     check_settings(attack.name, attack.rate, attack.budget, attack.candidates, pool, lexicon)
     described = [describe_model(source) for source in models]  # fail on a bad model before any training
     plans = [(model, study_runs(task, model, layer, seeds, variants, rule)) for model in described]
-    done = []
+    cells = []
     for model, runs in plans:
         settings = model_settings(model, template)
         write_model_record(model, settings.metrics_dir)
-        for run in runs:
-            settings_for_run = run_settings(run, settings, reuse_dir)
-            done.append(attack_run(run, settings_for_run, attack, pool, lexicon))
-            evaluate(run, settings_for_run)  # nothing left to do unless the attack saw only its first `limit` examples
-            msg.good(f"{model.name} {task} {run.name}: evaluated and attacked ({attack.name})")
-    return done
+        cells += [StudyCell(model.name, run, job_settings(run_settings(run, settings, reuse_dir), engine, cluster), attack, pool, lexicon)
+                  for run in runs]
+    return run_jobs(study_cell, cells, engine, cluster, describe=StudyCell.describe)
