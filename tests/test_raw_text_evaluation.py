@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from spacy.scorer import Scorer
@@ -14,6 +15,7 @@ from spacy_dlfa.cli import app
 from spacy_dlfa.evaluation import (char_span_scores, evaluate_languages, load_metrics, load_raw_metrics,
                                    raw_sentence_counts, sentence_counts, write_scores)
 from spacy_dlfa.report import collect, markdown_table, with_raw_text, write_report
+from spacy_dlfa.statistics import score
 
 TAGS = ["PROPN", "VERB", "NOUN", "ADP", "PUNCT"]
 LATIN = [s for s in SENTENCES if s.isascii()]
@@ -103,6 +105,11 @@ def test_raw_text_agrees_on_spaced_text_and_differs_on_glued_text(trained_pipeli
     counts = {name: json.loads((out / f"{name}.sentences.json").read_text()) for name in ("ws", "ws.raw", "glued", "glued.raw")}
     count_key = "ents" if task == "ner" else "tags"  # (the NER corpus has no tags: the raw counts score none)
     assert counts["ws.raw"][count_key] == counts["ws"][count_key]
+    # the paired bootstrap's score of the raw counts is the raw-text score of the report
+    report_key = "ents_char_f" if task == "ner" else "tag_acc"
+    for name in ("ws", "glued"):
+        summed = score("ner" if task == "ner" else "pos", numpy.asarray(counts[f"{name}.raw"][count_key], dtype="f8"))
+        assert float(summed) == pytest.approx(100.0 * (raw[name][report_key] or 0.0))
     if task == "ner":
         assert raw["ws"]["ents_char_f"] == pytest.approx(gold["ws"]["ents_f"] or 0.0)
         # every gold entity is one character (the first of a glued word): no predicted entity can match it
