@@ -29,6 +29,7 @@ def build_transformer_model(
     grad_scaler_config: dict = {},
     freeze_embeddings: bool = False,
     keep_hidden_layers: Optional[List[int]] = None,
+    words_as_input: bool = False,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """spacy-transformers' TransformerModel with ``output_hidden_states`` on,
     whose backward pass also routes gradients into the hidden layers that
@@ -53,6 +54,14 @@ def build_transformer_model(
         fusion layers, e.g. ``[${components.ner.model.tok2vec.fusion_layer}]``;
         ``[]`` for stock listeners only; None (default) keeps all. A listener
         whose layer was dropped raises an error naming this setting.
+    words_as_input (bool): Give the tokenizer each span's tokens as words
+        (``is_split_into_words``, alignment from ``word_ids()``) instead of
+        the span's text, so that every token gets wordpieces of its own even
+        with no space before it (CJK text as written, UD contractions such as
+        ``de le``); whitespace tokens get none. Needs a fast tokenizer. False
+        (default, what pipelines trained before this setting do) tokenizes
+        the text and aligns by characters, as spacy-transformers; the shipped
+        configs set true.
     """
     return FusableTransformerModel(
         name,
@@ -63,6 +72,7 @@ def build_transformer_model(
         grad_scaler_config=grad_scaler_config,
         freeze_embeddings=freeze_embeddings,
         keep_hidden_layers=keep_hidden_layers,
+        words_as_input=words_as_input,
     )
 
 

@@ -16,6 +16,9 @@ errors of listeners asking for a dropped layer) stay the same.
 
 Its shim is ``AveragedParamsHFShim`` (``shims.py``): ``nlp.use_params(optimizer.averages)``
 puts the optimizer's averages into the transformer, which spacy-transformers' HFShim does not.
+
+With ``words_as_input`` set, the tokenizer gets each span's tokens as words
+instead of its text (``words.py``); the rest of the pass is the same.
 """
 import json
 import os
@@ -38,6 +41,7 @@ from transformers.file_utils import ModelOutput
 
 from ..pairs import pair_segment_separator_id
 from .shims import AveragedParamsHFShim
+from .words import WORDS_SETTING, words_forward
 
 # torch's OpenMP pool does not survive fork: a worker forked after the parent ran
 # torch on several threads hangs in its first parallel op (nlp.pipe(n_process=2)).
@@ -115,6 +119,7 @@ class FusableTransformerModel(StockTransformerModel):
         grad_scaler_config: dict = {},
         freeze_embeddings: bool = False,
         keep_hidden_layers: Optional[Sequence[int]] = None,
+        words_as_input: bool = False,
     ):
         super().__init__(
             name,
@@ -132,11 +137,14 @@ class FusableTransformerModel(StockTransformerModel):
         # Same state, one method more: nlp.use_params(optimizer.averages) reaches the transformer (shims.py).
         hf_wrapper.shims[0].__class__ = AveragedParamsHFShim
         self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
+        self.attrs[WORDS_SETTING] = words_as_input
 
     def copy(self) -> "FusableTransformerModel":
         copied = super().copy()
         copied.__class__ = FusableTransformerModel
         copied.replace_callbacks(forward, init=init)
+        for setting in (KEEP_SETTING, WORDS_SETTING):
+            copied.attrs[setting] = self.attrs.get(setting)
         return copied
 
 
@@ -165,7 +173,10 @@ def check_model_folder(folder: Path) -> None:
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     if model.tokenizer is not None:
         model.layers[0].attrs[SEGMENT_SEPARATOR] = _segment_separator(model.tokenizer)
-    batch, backprop_stock = stock_forward(model, docs, is_train)
+    run = words_forward if model.attrs.get(WORDS_SETTING) else stock_forward
+    batch, backprop_stock = run(model, docs, is_train)
+    if "last_hidden_state" not in batch.model_output:  # no tokens in any doc (words_forward)
+        return batch, backprop_stock
     last = batch.model_output.last_hidden_state
     sink = HiddenGradients(tuple(last.shape), model.ops.xp) if is_train else None
     fusable = FusableTransformerBatch(
