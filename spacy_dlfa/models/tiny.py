@@ -73,7 +73,8 @@ def wordpiece_vocab(words: Sequence[str], special: Sequence[str], size: int) -> 
     different order in each process, which gave a different tiny model (and different test
     predictions) in every test session."""
     counts = Counter(tuple(word[:1]) + tuple("##" + char for char in word[1:]) for word in words)
-    vocab = list(special) + sorted({piece for pieces in counts for piece in pieces} - set(special))
+    alphabet = {char for word in words for char in word} | {piece for pieces in counts for piece in pieces}  # as WordPieceTrainer
+    vocab = list(special) + sorted(alphabet - set(special))
     while len(vocab) < size:
         pairs: Counter = Counter()
         for pieces, n in counts.items():
