@@ -19,7 +19,14 @@ read.
 
 WikiANN (XTREME PAN-X TSV, ``token<TAB>tag``, blank line between sentences):
   * tags are IOB2 from ``NER_LABELS``; the files carry no spacing, so the words
-    are joined by single spaces;
+    are joined by single spaces, except where CJK text is written without
+    them: between a word ending and one starting with a CJK ideograph, kana or
+    CJK punctuation mark (``spacy_dlfa.tokenizer.cjk_written_together``, the
+    characters the raw-text tokenizer makes one token each). zh WikiANN, one
+    character per token, so reads ``北京是中国`` as written; Latin letters and
+    digits inside it keep their spaces (``路 2 1 1 號``: no language-specific
+    guess), and so does Hangul (Korean is written with spaces between words,
+    and its WikiANN tokens are words);
   * an ``I-X`` not preceded by ``B-X``/``I-X`` (about 480 per 10,000 sentences
     in zh) starts a new entity, as conlleval does, and is counted as repaired.
     In the mirror's zh files every one of them follows a ``#`` token (zh
@@ -74,6 +81,7 @@ from spacy.vocab import Vocab
 from wasabi import msg
 
 from .pairs import make_pair_doc
+from .tokenizer import cjk_written_together
 
 # WikiANN / PAN-X labels in the order of the integer ids of the Hugging Face
 # dataset `unimelb-nlp/wikiann` (ClassLabel of `ner_tags`).
@@ -178,9 +186,10 @@ def _sent_starts(n: int) -> List[bool]:
     return [True] + [False] * (n - 1)
 
 
-def _single_spaces(n: int) -> List[bool]:
-    """Spacing for corpora without spacing information: one space between words."""
-    return [True] * (n - 1) + [False]
+def _single_spaces(words: Sequence[str]) -> List[bool]:
+    """Spacing for corpora without spacing information: one space between words,
+    none between CJK characters (see the module docstring)."""
+    return [not cjk_written_together(left, right) for left, right in zip(words, words[1:])] + [False] * bool(words)
 
 
 def _check_equal(what: str, expected: int, got: int) -> None:
@@ -234,7 +243,7 @@ def read_wikiann_tsv(path: Union[str, Path], lang_prefix: Optional[str] = None) 
             token, tag = _parse_wikiann_line(path, number, line, lang_prefix)
             words.append(token)
             tags.append(tag)
-        yield Sentence(words, tags, _single_spaces(len(words)), line=block[0][0])
+        yield Sentence(words, tags, _single_spaces(words), line=block[0][0])
 
 
 def _ner_docs(vocab: Vocab, sentences: List[Sentence]) -> Tuple[List[Doc], Counts]:
@@ -274,7 +283,7 @@ def wikiann_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabL
     for number, row in enumerate(rows_taken, 1):
         tokens, tag_ids = _row_columns(row, number, source, "ner_tags")
         tags = [_class_name(NER_LABELS, tag_id, number, source, "ner_tags") for tag_id in tag_ids]
-        sentences.append(Sentence(tokens, tags, _single_spaces(len(tokens)), line=number))
+        sentences.append(Sentence(tokens, tags, _single_spaces(tokens), line=number))
     docs, counts = _ner_docs(_vocab(nlp_or_vocab), sentences)
     return docs, {"source": source, **counts, "limit": limit, "truncated": truncated}
 
@@ -336,7 +345,7 @@ def _ud_row_sentence(row: Mapping[str, Any], number: int, source: str) -> Senten
             tags.append(tag)
     if not words:
         raise CorpusFormatError(source, number, "expected at least one word with a UPOS tag", unit="row")
-    return Sentence(words, tags, _single_spaces(len(words)), number, n_ranges, n_empty)
+    return Sentence(words, tags, _single_spaces(words), number, n_ranges, n_empty)
 
 
 def ud_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabLike, limit: Optional[int] = None,
@@ -345,7 +354,8 @@ def ud_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabLike, 
     ``upos``, ids into ``HF_UD_UPOS``). The rows hold no ids, so range rows are
     recognised by UPOS "_" and empty nodes by ``head`` "None" (without a
     ``head`` column they cannot be told apart and are kept); the rows keep no
-    reliable spacing, so words are joined by single spaces."""
+    reliable spacing, so words are joined by single spaces (none between CJK
+    characters, as for WikiANN)."""
     rows_taken, truncated = _take(rows, limit)
     sentences = [_ud_row_sentence(row, number, source) for number, row in enumerate(rows_taken, 1)]
     docs, counts = _pos_docs(_vocab(nlp_or_vocab), sentences)

@@ -65,6 +65,7 @@ _CJK_PUNCT = (
 # Marks that belong to the character before them.
 _ATTACHED = "\u0300-\u036f\u3099-\u309c\u302a-\u302f\uff9e\uff9f\ufe00-\ufe0f\U000e0100-\U000e01ef"
 _CJK_CHAR = re.compile(f"[{_IDEOGRAPHS}{_KANA}{_CJK_PUNCT}][{_ATTACHED}]*")
+_ENDS_WITH_CJK_CHAR = re.compile(f"[{_IDEOGRAPHS}{_KANA}{_CJK_PUNCT}][{_ATTACHED}]*$")
 
 _EMOJI_BASE = (
     "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2\u25aa-\u25fe\u2600-\u27bf"
@@ -159,6 +160,14 @@ class MultilingualTokenizer(Tokenizer):
             else:
                 explained.append(("RULES_RUN", token.text))
         return explained
+
+
+def cjk_written_together(left: str, right: str) -> bool:
+    """Whether `left` ends and `right` starts with a character that this tokenizer makes a
+    token of its own (a CJK ideograph, kana or CJK punctuation mark, with its attached
+    marks): CJK text is written without a space there, and the tokenizer splits it there
+    all the same. Hangul is not such a character (Korean puts spaces between words)."""
+    return bool(_ENDS_WITH_CJK_CHAR.search(left)) and bool(_CJK_CHAR.match(right))
 
 
 def _chunks(doc: Doc) -> Iterator[List]:

@@ -162,6 +162,32 @@ def test_wikiann_language_prefix(tmp_path):
     assert_format_error(excinfo, tmp_path / "p.tsv", 2, "expected a token starting with 'en:', got 'b'")
 
 
+# zh WikiANN as in the mirror (one character per token, `#` where the source had a space), Japanese,
+# Korean words, CJK inside a Latin sentence, and a Latin middle dot between Han characters.
+WIKIANN_CJK = {
+    ("北 京 是 中 国 。", "B-LOC I-LOC O B-LOC I-LOC O"): "北京是中国。",
+    ("文 化 二 路 2 1 1 號 （ 廣 達 ） # 0 3", "O O O O O O O O O B-ORG I-ORG O O O O"): "文化二路 2 1 1 號（廣達） # 0 3",
+    ("東 京 タ ワ ー に 行 く", "B-LOC I-LOC I-LOC I-LOC I-LOC O O O"): "東京タワーに行く",
+    ("서울 특별시 는", "B-LOC I-LOC O"): "서울 특별시 는",
+    ("Tokyo ( 東 京 ) is big", "B-LOC O B-LOC I-LOC O O O"): "Tokyo ( 東京 ) is big",
+    ("伍 德 · 哈 瑞 斯", "B-PER I-PER I-PER I-PER I-PER I-PER"): "伍德 · 哈瑞斯",
+}
+
+
+def test_wikiann_cjk_is_written_without_spaces(tmp_path):
+    text = "\n".join("\n".join(f"{w}\t{t}" for w, t in zip(words.split(), tags.split())) + "\n" for words, tags in WIKIANN_CJK)
+    docs, counts = wikiann_to_docs(write(tmp_path, text), VOCAB)
+    assert [d.text for d in docs] == list(WIKIANN_CJK.values())
+    assert [[t.text for t in d] for d in docs] == [words.split() for words, _ in WIKIANN_CJK]
+    assert [(e.text, e.label_) for e in docs[0].ents] == [("北京", "LOC"), ("中国", "LOC")]
+    assert [e.text for e in docs[1].ents] == ["廣達"] and [e.text for e in docs[2].ents] == ["東京タワー"]
+    assert [e.text for e in docs[4].ents] == ["Tokyo", "東京"] and counts["tokens"] == 45
+    rows = [{"tokens": words.split(), "ner_tags": [NER_LABELS.index(t) for t in tags.split()]} for words, tags in WIKIANN_CJK]
+    assert [d.text for d in wikiann_rows_to_docs(rows, VOCAB)[0]] == list(WIKIANN_CJK.values())
+    ud_row = {"tokens": ["我", "喜欢", "Paris", "。"], "upos": [HF_UD_UPOS.index(t) for t in ("PRON", "VERB", "PROPN", "PUNCT")]}
+    assert ud_rows_to_docs([ud_row], VOCAB)[0][0].text == "我喜欢 Paris 。"
+
+
 # --------------------------------------------------------------------------- CoNLL-U
 
 
@@ -448,6 +474,30 @@ def test_mirror_fr_gsd_test_matches_spacy_convert():
     assert counts["multiword_tokens_skipped"] == 280 and len(docs) == len(reference) == 416
     for ours, ref in zip(docs, reference):
         assert [(t.text, t.whitespace_, t.pos_) for t in ours] == [(t.text, t.whitespace_, t.pos_) for t in ref]
+
+
+@needs_mirror
+def test_mirror_wikiann_zh_text_as_written_tokenizes_back_to_the_gold_tokens():
+    """No space between Han characters; the raw-text tokenizer gives back every gold token of zh dev."""
+    from spacy_dlfa.tokenizer import create_multilingual_tokenizer
+
+    docs, counts = wikiann_to_docs(wikiann_path("zh", "dev"), VOCAB)
+    assert [d.text for d in docs[:3]] == ["前鎮區", "# 埃居布朗", "廣達店 # 桃園縣龜山鄉文化二路 2 1 1 號（廣達電腦） # 0 3 - 3 9 6 - 0 3 0 3"]
+    # 203,682 spaces before (one after every token but the last): 134,923 between CJK characters went
+    assert sum(t.whitespace_ == " " for d in docs for t in d) == 68759 and counts["tokens"] == 213682
+    tokenizer = create_multilingual_tokenizer()(spacy.blank("xx"))
+    assert all([t.text for t in tokenizer(d.text)] == [t.text for t in d] for d in docs)
+
+
+@needs_mirror
+@pytest.mark.parametrize("treebank", ["zh_gsd", "ja_gsd"])
+def test_mirror_ud_cjk_text_is_the_sentence_text(treebank):
+    """SpaceAfter=No is honoured: without multiword tokens the doc's text is the treebank's # text."""
+    path = ud_path(treebank, "test")
+    texts = [line[len("# text = "):].rstrip("\n") for line in path.open(encoding="utf-8") if line.startswith("# text = ")]
+    docs, counts = conllu_to_docs(path, VOCAB)
+    assert counts["multiword_tokens_skipped"] == 0 and len(docs) == len(texts) == UD_SENTENCES[treebank]["test"]
+    assert [d.text.rstrip() for d in docs] == [t.rstrip() for t in texts]
 
 
 @pytest.mark.slow
