@@ -61,7 +61,8 @@ def build_transformer_model(
         ``de le``); whitespace tokens get none. Needs a fast tokenizer. False
         (default, what pipelines trained before this setting do) tokenizes
         the text and aligns by characters, as spacy-transformers; the shipped
-        configs set true.
+        configs set true. Saved with the model's attrs: a saved pipeline
+        reads its input as it was trained to.
     """
     return FusableTransformerModel(
         name,

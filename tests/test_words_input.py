@@ -184,3 +184,25 @@ def test_doc_vectors_differ_only_where_text_merges_tokens(tiny_bert):
     numpy.testing.assert_allclose(words_merged.model_output.last_hidden_state,
                                   text_spaced.model_output.last_hidden_state, atol=1e-6)
     assert rows(words_merged.align) == rows(text_spaced.align) == [[1], [2], [3], [4]]
+
+
+def test_saved_pipeline_keeps_its_setting_and_one_without_it_reads_text(tiny_bert, tmp_path, single_torch_thread):
+    """A pipeline saved from the shipped config reads words after spacy.load (the setting is in its
+    config and in the model's saved attrs); the same pipeline saved before the setting existed (in
+    neither) reads the text, as it did."""
+    from pipelines import train_tiny
+
+    nlp, _ = train_tiny("tagger", tiny_bert, steps=1)
+    nlp.to_disk(tmp_path / "new")
+    merged = Doc(nlp.vocab, words=["Paris", "de", "la", "."], spaces=[True, False, False, False])
+    loaded = spacy.load(tmp_path / "new")
+    assert loaded.get_pipe("transformer").model.attrs[WORDS_SETTING] is True
+    assert loaded(merged.copy())._.trf_data.wordpieces.strings[0] == ["[CLS]", "Paris", "de", "la", ".", "[SEP]"]
+    config = (tmp_path / "new" / "config.cfg").read_text(encoding="utf8")
+    assert config.count("words_as_input = true\n") == 1
+    del nlp.get_pipe("transformer").model.attrs[WORDS_SETTING]  # as code before the setting saved it
+    nlp.to_disk(tmp_path / "old")
+    (tmp_path / "old" / "config.cfg").write_text(config.replace("words_as_input = true\n", ""), encoding="utf8")
+    old = spacy.load(tmp_path / "old")
+    assert old.get_pipe("transformer").model.attrs[WORDS_SETTING] is False
+    assert old(merged.copy())._.trf_data.wordpieces.strings[0] == ["[CLS]", "Paris", "de", "##l", "##a", ".", "[SEP]"]
