@@ -482,7 +482,8 @@ def test_mirror_wikiann_zh_text_as_written_tokenizes_back_to_the_gold_tokens():
     from spacy_dlfa.tokenizer import create_multilingual_tokenizer
 
     docs, counts = wikiann_to_docs(wikiann_path("zh", "dev"), VOCAB)
-    assert [d.text for d in docs[:3]] == ["前鎮區", "# 埃居布朗", "廣達店 # 桃園縣龜山鄉文化二路 2 1 1 號（廣達電腦） # 0 3 - 3 9 6 - 0 3 0 3"]
+    assert [d.text for d in docs[:3]] == [
+        "前鎮區", "# 埃居布朗", "廣達店 # 桃園縣龜山鄉文化二路 2 1 1 號（廣達電腦） # 0 3 - 3 9 6 - 0 3 0 3"]
     # 203,682 spaces before (one after every token but the last): 134,923 between CJK characters went
     assert sum(t.whitespace_ == " " for d in docs for t in d) == 68759 and counts["tokens"] == 213682
     tokenizer = create_multilingual_tokenizer()(spacy.blank("xx"))
