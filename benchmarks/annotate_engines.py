@@ -5,8 +5,8 @@ actors (one CPU each), on an NER pipeline built from configs/ner_dlfa.cfg.
     python benchmarks/annotate_engines.py assets/e5-small ../shared/data --sentences 20000
 
 The pipeline is initialised, not trained (speed and memory do not depend on the
-weights). The input is the first N / 10 test sentences of each of the 10 NER
-target languages, tokens joined by spaces, one per line. Every engine runs in a
+weights). The input is N test sentences of the 10 NER target languages taken in
+turn, tokens joined by spaces (CJK characters without), one per line. Every engine runs in a
 fresh process; Ray joins a local cluster started before the timer (as on a
 real cluster), so its time includes starting the actors and loading the
 pipeline in each, as the other engines' time includes loading theirs. Prints
@@ -56,17 +56,31 @@ def build_pipeline(transformer: Path, mirror: Path, output: Path) -> None:
 
 
 def write_input(mirror: Path, languages: List[str], sentences: int, output: Path) -> int:
+    """``sentences`` test sentences taken in turn from each language's test set (one each, then the next
+    of each, ...), so that a smaller set (hi has 1,000) leaves its share to the others."""
     from spacy_dlfa.corpora import read_wikiann_tsv
+    from spacy_dlfa.tokenizer import cjk_written_together
 
-    per_language = sentences // len(languages)
-    lines = []
-    for lang in languages:
-        for number, sentence in enumerate(read_wikiann_tsv(mirror / "wikiann" / lang / f"test-{lang}.tsv")):
-            if number == per_language:
-                break
-            lines.append(" ".join(sentence.words))
+    readers = [read_wikiann_tsv(mirror / "wikiann" / lang / f"test-{lang}.tsv") for lang in languages]
+    lines: List[str] = []
+    while readers and len(lines) < sentences:
+        for reader in list(readers):
+            sentence = next(reader, None)
+            if sentence is None:
+                readers.remove(reader)
+            elif len(lines) < sentences:
+                words = sentence.words
+                lines.append(words[0] + "".join(("" if cjk_written_together(left, right) else " ") + right
+                                                for left, right in zip(words, words[1:])))
     output.write_text("\n".join(lines) + "\n", encoding="utf8")
     return len(lines)
+
+
+def run_checked(command: List[str], **options) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, capture_output=True, text=True, **options)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command[:4])} ... failed:\n{done.stderr[-3000:]}")
+    return done
 
 
 @app.command()
@@ -95,15 +109,13 @@ def main(
         build_pipeline(transformer, mirror, root / "pipeline")
         count = write_input(mirror, languages.split(), sentences, root / "input.txt")
         print(f"{count:,} sentences from WikiANN test-{{{','.join(languages.split())}}}, parts of {shard_size:,}")
-        subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"],
-                       check=True, capture_output=True)
+        run_checked(["ray", "start", "--head", "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats"])
         try:
             results: Dict[str, dict] = {}
             for name, (folder, options) in RUNS.items():
                 command = [sys.executable, __file__, "one", str(root / "pipeline"), str(root / "input.txt"), str(root / folder),
                            "--shard-size", str(shard_size), *options]
-                done = subprocess.run(command, check=True, capture_output=True, text=True,
-                                      env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+                done = run_checked(command, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
                 results[name] = json.loads(done.stdout.strip().splitlines()[-1])
                 result = results[name]
                 workers = ", ".join(f"{peak:.0f}" for peak in result["peak_rss_mb"]["workers"]) or "-"
