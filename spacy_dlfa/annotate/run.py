@@ -38,6 +38,8 @@ def annotate(input_spec: str, settings: AnnotateSettings, input_format: Optional
         raise ValueError(f"unknown output format {settings.output_format!r}: use {', '.join(SUFFIX)}")
     if engine == "local" and settings.gpu_id >= 0 and settings.n_process > 1:
         msg.warn("--n-process > 1 on a GPU loads the model once per process (explosion/spaCy#9242); prefer --n-process 1")
+    if engine == "ray" and (settings.n_process > 1 or settings.gpu_id >= 0):
+        msg.warn("--n-process and --gpu-id are for the local engine; with --engine ray use --concurrency and --num-gpus")
     output_dir = Path(settings.output_dir).resolve()
     settings = AnnotateSettings(**{**settings.__dict__, "output_dir": output_dir, "model": _model_reference(settings.model)})
     shards = _plan(input_spec, settings, input_format, shard_size, skip_invalid)
