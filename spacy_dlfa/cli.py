@@ -169,6 +169,25 @@ def report(
     write_report(metrics_dir, output_dir)
 
 
+@app.command("compare-runs")
+def compare_runs(
+    task: str = typer.Argument(..., help="ner, pos, xnli or pawsx"),
+    before: Path = typer.Argument(..., exists=True, file_okay=False, help="Metrics folder of one run (<lang>.sentences.json)"),
+    after: Path = typer.Argument(..., exists=True, file_okay=False, help="Metrics folder of the other run"),
+    targets: str = typer.Option(..., help="Target languages or treebanks, space separated (the source language is shown too)"),
+    output: Optional[Path] = typer.Option(None, help="Also write the table to this markdown file"),
+) -> None:
+    """Two runs per language, gold tokens and raw text, and the change of the target average with its paired-bootstrap interval."""
+    from .compare import compare_runs as compare
+    from .tasks import TASKS
+
+    lines = compare(task, before, after, [TASKS[task].source_language, *_languages(targets)], _languages(targets))
+    print("\n".join(lines))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("\n".join(lines) + "\n", encoding="utf8")
+
+
 @app.command()
 def meta(
     model_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder"),
