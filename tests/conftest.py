@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny random BERT with a locally trained WordPiece tokenizer, and tiny
 pipelines trained on it and saved to disk."""
+import os
 from pathlib import Path
 from typing import Dict, Iterator
 
@@ -48,8 +49,15 @@ def single_torch_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def local_ray():
-    """A local Ray of 2 CPUs for the ray engines, started once (about 10 s)."""
+    """A local Ray of 2 CPUs for the ray engines, started once (about 10 s). Its workers at normal
+    priority: Ray starts them at niceness 15, which starves them beside any CPU-bound process."""
     ray = pytest.importorskip("ray", reason='the ray engine needs pip install "spacy-dlfa[ray]"')
+    before = os.environ.get("RAY_worker_niceness")
+    os.environ["RAY_worker_niceness"] = "0"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    if before is None:
+        os.environ.pop("RAY_worker_niceness")
+    else:
+        os.environ["RAY_worker_niceness"] = before
