@@ -44,7 +44,7 @@ def build_pipeline(transformer: Path, mirror: Path, output: Path) -> None:
     from spacy.util import load_config, load_model_from_config
     from thinc.api import fix_random_seed
 
-    from spacy_dlfa.corpora import wikiann_to_docs
+    from spacy_dlfa.corpora.wikiann import wikiann_to_docs
 
     overrides = {"paths.transformer": str(transformer), "components.ner.model.tok2vec.fusion.width": hidden_width(transformer)}
     config = load_config(REPO / "configs" / "ner_dlfa.cfg", overrides=overrides, interpolate=True)
@@ -58,7 +58,7 @@ def build_pipeline(transformer: Path, mirror: Path, output: Path) -> None:
 def write_input(mirror: Path, languages: List[str], sentences: int, output: Path) -> int:
     """``sentences`` test sentences taken in turn from each language's test set (one each, then the next
     of each, ...), so that a smaller set (hi has 1,000) leaves its share to the others."""
-    from spacy_dlfa.corpora import read_wikiann_tsv
+    from spacy_dlfa.corpora.wikiann import read_wikiann_tsv
     from spacy_dlfa.tokenizer import cjk_written_together
 
     readers = [read_wikiann_tsv(mirror / "wikiann" / lang / f"test-{lang}.tsv") for lang in languages]

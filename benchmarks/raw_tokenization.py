@@ -26,7 +26,8 @@ import spacy
 import typer
 from spacy.tokens import Doc
 
-from spacy_dlfa.corpora import conllu_to_docs, wikiann_to_docs
+from spacy_dlfa.corpora.ud import conllu_to_docs
+from spacy_dlfa.corpora.wikiann import wikiann_to_docs
 
 NAME = "spacy-dlfa.MultilingualTokenizer.v1"
 CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")

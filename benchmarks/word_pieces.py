@@ -24,7 +24,8 @@ from spacy_transformers.layers.transformer_model import huggingface_tokenize
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from spacy_dlfa.corpora import conllu_to_docs, wikiann_to_docs
+from spacy_dlfa.corpora.ud import conllu_to_docs
+from spacy_dlfa.corpora.wikiann import wikiann_to_docs
 from spacy_dlfa.layers.words import word_pieces
 
 # English and the 10 targets of each task (project.yml); ja WikiANN is not in the mirror.

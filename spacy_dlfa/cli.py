@@ -80,7 +80,7 @@ def corpus(
     limit: int = typer.Option(0, help="Keep the first N sentences (0 = all)"),
 ) -> None:
     """Convert one corpus file into a DocBin."""
-    from .corpora import convert_corpus
+    from .corpora.docbin import convert_corpus
 
     convert_corpus(kind, input_path, output_path, limit=_limit(limit))
 
@@ -148,7 +148,7 @@ def annotate(
 
     from .annotate import AnnotateSettings, RaySettings
     from .annotate import annotate as run_annotate
-    from .corpora import CorpusFormatError
+    from .corpora.common import CorpusFormatError
 
     settings = AnnotateSettings(model, output_dir, output_format, text_field, batch_size, n_process, gpu_id)
     try:

@@ -27,19 +27,12 @@ from spacy.tokens import Doc
 from spacy.vocab import Vocab
 from wasabi import msg
 
-from .corpora import (
-    PAIR_SCHEMES,
-    Counts,
-    Pair,
-    conllu_to_docs,
-    load_hf_dataset,
-    pair_rows_to_docs,
-    pairs_to_docs,
-    read_pair_tsv,
-    wikiann_rows_to_docs,
-    wikiann_to_docs,
-    write_docbin,
-)
+from .corpora.common import Counts
+from .corpora.docbin import write_docbin
+from .corpora.hf_rows import load_hf_dataset
+from .corpora.sentence_pairs import PAIR_SCHEMES, Pair, pair_rows_to_docs, pairs_to_docs, read_pair_tsv
+from .corpora.ud import conllu_to_docs
+from .corpora.wikiann import wikiann_rows_to_docs, wikiann_to_docs
 from .pairs import pair_separator
 
 HF_WIKIANN = "unimelb-nlp/wikiann"

@@ -13,7 +13,7 @@ from conftest import REPO, SENTENCES
 from spacy_dlfa.annotate import AnnotateMismatch, AnnotateSettings, RaySettings, annotate
 from spacy_dlfa.annotate import outputs
 from spacy_dlfa.annotate.inputs import input_files, plan_shards
-from spacy_dlfa.corpora import CorpusFormatError
+from spacy_dlfa.corpora.common import CorpusFormatError
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -20,9 +20,10 @@ from spacy.tokens import DocBin
 
 from conftest import REPO
 from pipelines import entity_docs, examples, load_pipeline, tiny_overrides, write_docbins
-from spacy_dlfa.corpora import (
-    HF_UD_UPOS, NER_LABELS, UPOS_TAGS, CorpusFormatError, convert_corpus, ud_rows_to_docs, wikiann_rows_to_docs,
-)
+from spacy_dlfa.corpora.common import CorpusFormatError
+from spacy_dlfa.corpora.docbin import convert_corpus
+from spacy_dlfa.corpora.ud import HF_UD_UPOS, UPOS_TAGS, ud_rows_to_docs
+from spacy_dlfa.corpora.wikiann import NER_LABELS, wikiann_rows_to_docs
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 

@@ -1,4 +1,4 @@
-"""Tests of the corpus converters (spacy_dlfa.corpora): WikiANN TSV, UD CoNLL-U,
+"""Tests of the corpus converters (spacy_dlfa.corpora: wikiann, ud, hf_rows, docbin): WikiANN TSV, UD CoNLL-U,
 Hugging Face rows, DocBin output, and the counts of the local data mirror."""
 
 import sys
@@ -13,22 +13,11 @@ from hypothesis import strategies as st
 from spacy.tokens import DocBin
 from spacy.training.converters import conllu_to_docs as spacy_conllu_to_docs
 
-from spacy_dlfa import corpora
-from spacy_dlfa.corpora import (
-    HF_UD_UPOS,
-    NER_LABELS,
-    UPOS_TAGS,
-    CorpusFormatError,
-    conllu_to_docs,
-    convert_corpus,
-    read_conllu,
-    read_wikiann_tsv,
-    repair_iob,
-    ud_rows_to_docs,
-    wikiann_rows_to_docs,
-    wikiann_to_docs,
-    write_docbin,
-)
+from spacy_dlfa.corpora import docbin, hf_rows
+from spacy_dlfa.corpora.common import CorpusFormatError
+from spacy_dlfa.corpora.docbin import convert_corpus, write_docbin
+from spacy_dlfa.corpora.ud import HF_UD_UPOS, UPOS_TAGS, conllu_to_docs, read_conllu, ud_rows_to_docs
+from spacy_dlfa.corpora.wikiann import NER_LABELS, read_wikiann_tsv, repair_iob, wikiann_rows_to_docs, wikiann_to_docs
 
 MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"local data mirror not found at {MIRROR}")
@@ -309,7 +298,7 @@ def test_load_hf_dataset_calls_datasets(monkeypatch):
     calls = []
     fake = types.SimpleNamespace(load_dataset=lambda *a, **k: calls.append((a, k)) or "ds")
     monkeypatch.setitem(sys.modules, "datasets", fake)  # never downloads
-    assert corpora.load_hf_dataset("unimelb-nlp/wikiann", "de", "validation") == "ds"
+    assert hf_rows.load_hf_dataset("unimelb-nlp/wikiann", "de", "validation") == "ds"
     assert calls == [(("unimelb-nlp/wikiann", "de"), {"split": "validation"})]
 
 
@@ -352,7 +341,7 @@ def test_write_docbin_is_atomic(tmp_path, monkeypatch):
     def failing_replace(src, dst):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(corpora.os, "replace", failing_replace)
+    monkeypatch.setattr(docbin.os, "replace", failing_replace)
     with pytest.raises(OSError):
         write_docbin(docs, out)
     assert out.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["data.txt", "out.spacy"]

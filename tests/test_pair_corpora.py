@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from spacy.tokens import DocBin
 
 from spacy_dlfa import tasks
-from spacy_dlfa.corpora import (
+from spacy_dlfa.corpora.common import CorpusFormatError
+from spacy_dlfa.corpora.sentence_pairs import (
     PAWSX,
     XNLI,
     XNLI_LABELS,
-    CorpusFormatError,
     Pair,
     pair_rows_to_docs,
     pair_tsv_to_docs,

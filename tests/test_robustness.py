@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from conftest import SENTENCES
 from pipelines import gold_docs
 from spacy_dlfa.cli import app
-from spacy_dlfa.corpora import CorpusFormatError
+from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.pairs import split_pair
 from spacy_dlfa.statistics import COUNT_KEY, score
 from spacy_dlfa.robustness import (

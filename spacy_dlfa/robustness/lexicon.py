@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
-from ..corpora import CorpusFormatError, _numbered_lines
+from ..corpora.common import CorpusFormatError, numbered_lines
 from .perturb import WordEdit
 
 Lexicon = Dict[str, Tuple[str, ...]]
@@ -25,7 +25,7 @@ def _read_tsv(path: Path) -> Lexicon:
     if not path.is_file():
         raise FileNotFoundError(f"lexicon file {path} does not exist")
     lexicon: Dict[str, Dict[str, None]] = {}
-    for number, line in _numbered_lines(path):
+    for number, line in numbered_lines(path):
         if not line.strip():
             continue
         columns = line.split("\t")

@@ -32,7 +32,7 @@ from spacy.training import Corpus, Example
 from thinc.api import require_gpu
 from wasabi import msg
 
-from ..corpora import write_docbin
+from ..corpora.docbin import write_docbin
 from ..evaluation import _annotate_and_score, _spacy_evaluate_json, sentence_counts, write_scores
 from ..pairs import pair_separator, transformer_tokenizer
 from .attacks import ATTACKS, Attack, check_rate, doc_rng, make_attack, perturb
