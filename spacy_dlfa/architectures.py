@@ -30,6 +30,7 @@ def build_transformer_model(
     freeze_embeddings: bool = False,
     keep_hidden_layers: Optional[List[int]] = None,
     words_as_input: bool = False,
+    freeze_layers: int = 0,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """spacy-transformers' TransformerModel with ``output_hidden_states`` on,
     whose backward pass also routes gradients into the hidden layers that
@@ -63,6 +64,12 @@ def build_transformer_model(
         the text and aligns by characters, as spacy-transformers; the shipped
         configs set true. Saved with the model's attrs: a saved pipeline
         reads its input as it was trained to.
+    freeze_layers (int): Do not train the embeddings and the first
+        ``freeze_layers`` transformer layers (Wu & Dredze 2019, arXiv
+        1904.09077); autograd records nothing below the first trained layer,
+        so each step is cheaper. 0 (default) trains them all. A fused lower
+        layer inside the frozen part still feeds the fusion; it just sends no
+        gradient. Must be below the model's number of layers.
     """
     return FusableTransformerModel(
         name,
@@ -74,6 +81,7 @@ def build_transformer_model(
         freeze_embeddings=freeze_embeddings,
         keep_hidden_layers=keep_hidden_layers,
         words_as_input=words_as_input,
+        freeze_layers=freeze_layers,
     )
 
 

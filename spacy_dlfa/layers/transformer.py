@@ -19,6 +19,10 @@ puts the optimizer's averages into the transformer, which spacy-transformers' HF
 
 With ``words_as_input`` set, the tokenizer gets each span's tokens as words
 instead of its text (``words.py``); the rest of the pass is the same.
+
+With ``freeze_layers`` = k, the embeddings and the first k transformer layers
+are not trained: their parameters do not require gradients, so autograd records
+nothing below layer k+1 and the backward pass stops there.
 """
 import json
 import os
@@ -50,6 +54,7 @@ os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 HIDDEN_GRADIENTS_KEY = "dlfa_hidden_gradients"
 KEEP_SETTING = "keep_hidden_layers"
 SEGMENT_SEPARATOR = "segment_separator_id"
+FREEZE_SETTING = "freeze_layers"
 
 
 class HiddenGradients:
@@ -120,7 +125,10 @@ class FusableTransformerModel(StockTransformerModel):
         freeze_embeddings: bool = False,
         keep_hidden_layers: Optional[Sequence[int]] = None,
         words_as_input: bool = False,
+        freeze_layers: int = 0,
     ):
+        if freeze_layers < 0:
+            raise ValueError(f"freeze_layers = {freeze_layers}: expected 0 (train all layers) or more")
         super().__init__(
             name,
             get_spans,
@@ -134,6 +142,7 @@ class FusableTransformerModel(StockTransformerModel):
         hf_wrapper.attrs["convert_inputs"] = _convert_inputs
         hf_wrapper.attrs["convert_outputs"] = _convert_outputs
         hf_wrapper.attrs["freeze_embeddings"] = freeze_embeddings
+        hf_wrapper.attrs[FREEZE_SETTING] = freeze_layers
         # Same state, one method more: nlp.use_params(optimizer.averages) reaches the transformer (shims.py).
         hf_wrapper.shims[0].__class__ = AveragedParamsHFShim
         self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
@@ -228,12 +237,29 @@ def _convert_inputs(model: Model, wordpieces, is_train: bool):
     if is_train and model.attrs.get("freeze_embeddings", False):
         transformer = model.shims[0]._model
         transformer.get_input_embeddings().weight.requires_grad_(False)
+    if is_train and model.attrs.get(FREEZE_SETTING, 0):
+        freeze_bottom_layers(model.shims[0]._model, model.attrs[FREEZE_SETTING])
     inputs, backprop = _convert_transformer_inputs(model, wordpieces, is_train)
     separator = model.attrs.get(SEGMENT_SEPARATOR)
     if separator is not None and "token_type_ids" in inputs.kwargs:
         types = inputs.kwargs["token_type_ids"]
         inputs.kwargs["token_type_ids"] = pair_token_types(inputs.kwargs["input_ids"], separator).to(types.dtype)
     return inputs, backprop
+
+
+def freeze_bottom_layers(transformer: torch.nn.Module, n_layers: int) -> None:
+    """Stop training the embeddings and the first ``n_layers`` encoder layers
+    (Wu & Dredze 2019, arXiv 1904.09077); the layers above stay trainable."""
+    base = transformer.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None or not hasattr(base, "embeddings"):
+        raise ValueError(f"freeze_layers: {type(base).__name__} has no embeddings and encoder.layer to freeze (BERT-style models only)")
+    if n_layers >= len(layers):
+        raise ValueError(
+            f"freeze_layers = {n_layers} freezes all {len(layers)} layers of the transformer: "
+            "to keep the whole transformer fixed set grad_factor = 0 in the listeners")
+    for module in (base.embeddings, *layers[:n_layers]):
+        module.requires_grad_(False)
 
 
 def pair_token_types(input_ids: torch.Tensor, separator: int) -> torch.Tensor:
@@ -260,6 +286,9 @@ def _convert_outputs(model: Model, inputs_outputs, is_train: bool):
             else:
                 raise ValueError(f"Unexpected transformer gradient '{key}': listeners may only send last_hidden_state.")
             gradients.append(gradient)
+        # A fused layer at or below freeze_layers has no graph: nothing to send it.
+        trainable = [(t, g) for t, g in zip(tensors, gradients) if t.requires_grad]
+        tensors, gradients = [t for t, _ in trainable], [g for _, g in trainable]
         return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": gradients})
 
     return model_output, backprop
