@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
+from spacy.tokens import Doc
 from spacy.vocab import Vocab
 
 from ..tokenizer import cjk_written_together
@@ -36,6 +37,12 @@ class Sentence:
     line: int  # the sentence's first line in the file (its row number for HF rows)
     multiword_tokens: int = 0
     empty_nodes: int = 0
+
+    def to_doc(self, nlp_or_vocab: VocabLike, **annotations: Any) -> Doc:
+        """The sentence as one Doc: its words and spaces, the first token starting the sentence,
+        and `annotations` (``ents``, ``pos``, ``tags``: one per word)."""
+        sent_starts = [True] + [False] * (len(self.words) - 1)
+        return Doc(vocab_of(nlp_or_vocab), words=self.words, spaces=self.spaces, sent_starts=sent_starts, **annotations)
 
 
 def vocab_of(nlp_or_vocab: VocabLike) -> Vocab:
@@ -80,11 +87,6 @@ def take_limit(items: Iterable[Any], limit: Optional[int]) -> Tuple[List[Any], b
         raise ValueError(f"limit must be >= 0, got {limit}")
     taken = list(islice(items, limit + 1))
     return taken[:limit], len(taken) > limit
-
-
-def sent_starts(n: int) -> List[bool]:
-    """One sentence of `n` tokens: the first starts it."""
-    return [True] + [False] * (n - 1)
 
 
 def single_spaces(words: Sequence[str]) -> List[bool]:

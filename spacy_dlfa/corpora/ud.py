@@ -19,20 +19,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Tuple, Union
 
 from spacy.tokens import Doc
-from spacy.vocab import Vocab
 
-from .common import (
-    CorpusFormatError,
-    Counts,
-    Sentence,
-    VocabLike,
-    check_count,
-    line_blocks,
-    sent_starts,
-    single_spaces,
-    take_limit,
-    vocab_of,
-)
+from .common import CorpusFormatError, Counts, Sentence, VocabLike, check_count, line_blocks, single_spaces, take_limit
 from .hf_rows import class_name, row_columns, row_list
 
 # The 17 UPOS tags of Universal Dependencies v2.
@@ -135,10 +123,9 @@ def read_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
         yield _ConlluSentenceParser(path).parse(block)
 
 
-def _pos_docs(vocab: Vocab, sentences: List[Sentence]) -> Tuple[List[Doc], Counts]:
+def _pos_docs(nlp_or_vocab: VocabLike, sentences: List[Sentence]) -> Tuple[List[Doc], Counts]:
     """Docs with ``pos_`` and ``tag_`` both set to the UPOS."""
-    docs = [Doc(vocab, words=s.words, spaces=s.spaces, pos=s.labels, tags=s.labels,
-                sent_starts=sent_starts(len(s.words))) for s in sentences]
+    docs = [s.to_doc(nlp_or_vocab, pos=s.labels, tags=s.labels) for s in sentences]
     tags = {tag: 0 for tag in UPOS_TAGS}
     for sent in sentences:
         for tag in sent.labels:
@@ -155,7 +142,7 @@ def conllu_to_docs(path: Union[str, Path], nlp_or_vocab: VocabLike, limit: Optio
     """Docs (one per sentence, gold words, UPOS in ``pos_`` and ``tag_``) from a
     CoNLL-U file, with counts; `limit` keeps the first N sentences."""
     sentences, truncated = take_limit(read_conllu(path), limit)
-    docs, counts = _pos_docs(vocab_of(nlp_or_vocab), sentences)
+    docs, counts = _pos_docs(nlp_or_vocab, sentences)
     return docs, {"source": str(path), **counts, "limit": limit, "truncated": truncated}
 
 
@@ -192,5 +179,5 @@ def ud_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabLike, 
     characters, as for WikiANN)."""
     rows_taken, truncated = take_limit(rows, limit)
     sentences = [_ud_row_sentence(row, number, source) for number, row in enumerate(rows_taken, 1)]
-    docs, counts = _pos_docs(vocab_of(nlp_or_vocab), sentences)
+    docs, counts = _pos_docs(nlp_or_vocab, sentences)
     return docs, {"source": source, **counts, "limit": limit, "truncated": truncated}

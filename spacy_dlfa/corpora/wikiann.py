@@ -23,20 +23,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from spacy.tokens import Doc
-from spacy.vocab import Vocab
 
-from .common import (
-    CorpusFormatError,
-    Counts,
-    Sentence,
-    VocabLike,
-    check_count,
-    line_blocks,
-    sent_starts,
-    single_spaces,
-    take_limit,
-    vocab_of,
-)
+from .common import CorpusFormatError, Counts, Sentence, VocabLike, check_count, line_blocks, single_spaces, take_limit
 from .hf_rows import class_name, row_columns
 
 # WikiANN / PAN-X labels in the order of the integer ids of the Hugging Face
@@ -89,14 +77,14 @@ def read_wikiann_tsv(path: Union[str, Path], lang_prefix: Optional[str] = None) 
         yield Sentence(words, tags, single_spaces(words), line=block[0][0])
 
 
-def _ner_docs(vocab: Vocab, sentences: List[Sentence]) -> Tuple[List[Doc], Counts]:
+def _ner_docs(nlp_or_vocab: VocabLike, sentences: List[Sentence]) -> Tuple[List[Doc], Counts]:
     """Docs with entities from IOB2 sentences, repairing stray I- tags."""
     docs, n_repaired, n_entities = [], 0, 0
     labels = {label[2:]: 0 for label in NER_LABELS if label != "O"}
     for sent in sentences:
         tags, repaired = repair_iob(sent.labels)
         n_repaired += repaired
-        doc = Doc(vocab, words=sent.words, spaces=sent.spaces, ents=tags, sent_starts=sent_starts(len(sent.words)))
+        doc = sent.to_doc(nlp_or_vocab, ents=tags)
         for tag in tags:
             if tag.startswith("B-"):
                 labels[tag[2:]] += 1
@@ -113,7 +101,7 @@ def wikiann_to_docs(path: Union[str, Path], nlp_or_vocab: VocabLike, limit: Opti
     """Docs (one per sentence, gold tokens, entities set) from a WikiANN TSV file,
     with counts; `limit` keeps the first N sentences."""
     sentences, truncated = take_limit(read_wikiann_tsv(path, lang_prefix), limit)
-    docs, counts = _ner_docs(vocab_of(nlp_or_vocab), sentences)
+    docs, counts = _ner_docs(nlp_or_vocab, sentences)
     return docs, {"source": str(path), **counts, "limit": limit, "truncated": truncated}
 
 
@@ -127,5 +115,5 @@ def wikiann_rows_to_docs(rows: Iterable[Mapping[str, Any]], nlp_or_vocab: VocabL
         tokens, tag_ids = row_columns(row, number, source, "ner_tags")
         tags = [class_name(NER_LABELS, tag_id, number, source, "ner_tags") for tag_id in tag_ids]
         sentences.append(Sentence(tokens, tags, single_spaces(tokens), line=number))
-    docs, counts = _ner_docs(vocab_of(nlp_or_vocab), sentences)
+    docs, counts = _ner_docs(nlp_or_vocab, sentences)
     return docs, {"source": source, **counts, "limit": limit, "truncated": truncated}
