@@ -9,7 +9,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy
 
 from .evaluation import RAW
-from .statistics import COUNT_KEY, paired_bootstrap, score
+from .statistics import paired_bootstrap, score
+from .tasks import task_spec
 
 
 def _counts(run: Path, lang: str, suffix: str, key: str) -> Optional[numpy.ndarray]:
@@ -22,7 +23,8 @@ def _counts(run: Path, lang: str, suffix: str, key: str) -> Optional[numpy.ndarr
 def compare_runs(task: str, before: Path, after: Path, languages: Sequence[str], targets: Sequence[str]) -> List[str]:
     """Markdown lines: per language before / after / change on gold tokens and raw text, then the
     change of the average over ``targets`` with its 95% paired-bootstrap interval."""
-    key = COUNT_KEY[task]
+    spec = task_spec(task)
+    key, measure = spec.count_key, spec.measure
     lines = ["| language | before, gold tokens | after, gold tokens | change | before, raw text | after, raw text | change |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     pairs: Dict[str, Dict[str, Dict[str, numpy.ndarray]]] = {"": {"before": {}, "after": {}}, RAW: {"before": {}, "after": {}}}
@@ -33,7 +35,7 @@ def compare_runs(task: str, before: Path, after: Path, languages: Sequence[str],
             if old is None or new is None:
                 cells += ["–", "–", "–"]
                 continue
-            a, b = float(score(task, old)[0]), float(score(task, new)[0])
+            a, b = float(score(measure, old)[0]), float(score(measure, new)[0])
             cells += [f"{a:.1f}", f"{b:.1f}", f"{b - a:+.1f}"]
             if lang in targets:
                 pairs[suffix]["before"][lang], pairs[suffix]["after"][lang] = old, new
@@ -41,8 +43,8 @@ def compare_runs(task: str, before: Path, after: Path, languages: Sequence[str],
     for suffix, name in (("", "gold tokens"), (RAW, "raw text")):
         found = pairs[suffix]
         if len(found["before"]) == len(targets):
-            delta, low, high = paired_bootstrap(task, found["before"], found["after"])
-            average = numpy.mean([score(task, counts)[0] for counts in found["after"].values()])
+            delta, low, high = paired_bootstrap(measure, found["before"], found["after"])
+            average = numpy.mean([score(measure, counts)[0] for counts in found["after"].values()])
             lines.append(f"\nAverage of the {len(targets)} targets, {name}: after {average:.2f}, change {delta:+.2f} [{low:+.2f}, {high:+.2f}] "
                          "(95% paired bootstrap over sentences, 1,000 resamples)")
         else:

@@ -13,17 +13,14 @@ from wasabi import msg
 
 from .evaluation import load_metrics
 from .experiments import VARIANTS, parse_run_name
-from .report import METRIC
-from .statistics import COUNT_KEY, paired_bootstrap, stack_seeds
+from .statistics import paired_bootstrap, stack_seeds
 from .tasks import TASKS
-
-PAPER_DELTA = {"ner": 1.2, "pos": 1.5, "xnli": 1.5, "pawsx": 2.4}  # the reported gains over last-layer mBERT (DESIGN.md)
 
 
 def _runs(task_dir: Path) -> List[dict]:
     runs = []
     for run_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
-        scores = {lang: 100.0 * data[METRIC[task_dir.name][0]] for lang, data in load_metrics(run_dir).items()}
+        scores = {lang: 100.0 * data[TASKS[task_dir.name].score_key] for lang, data in load_metrics(run_dir).items()}
         if scores:
             runs.append({**parse_run_name(run_dir.name), "dir": run_dir, "scores": scores})
     return runs
@@ -34,7 +31,7 @@ def summarize(metrics_root: Path) -> dict:
     The headline DLFA and the ablations are at the chosen layer; every sweep
     run also appears as ``dlfa_l<k>``."""
     summary: dict = {}
-    for task in METRIC:
+    for task in TASKS:
         task_dir = metrics_root / task
         if not task_dir.is_dir():
             continue
@@ -71,7 +68,7 @@ def _counts(task: str, group: dict) -> Dict[str, object]:
     """{lang: (seeds, sentences, k) counts} of a group's runs, read once per group."""
     if "_counts" not in group:
         group["_counts"] = {
-            lang: stack_seeds([json.loads((run_dir / f"{lang}.sentences.json").read_text()) for run_dir in group["_dirs"].values()], COUNT_KEY[task])
+            lang: stack_seeds([json.loads((run_dir / f"{lang}.sentences.json").read_text()) for run_dir in group["_dirs"].values()], TASKS[task].count_key)
             for lang in group["mean"]
         }
     return group["_counts"]
@@ -93,7 +90,7 @@ def _table(task: str, groups: dict) -> List[str]:
         return f"{variant} ({layer}{n} seed{'s' if n > 1 else ''})"
 
     head = [header(v) for v in variants]
-    lines = [f"| {METRIC[task][1]} | " + " | ".join(head) + " |", "|---|" + "---:|" * len(variants)]
+    lines = [f"| {TASKS[task].metric} | " + " | ".join(head) + " |", "|---|" + "---:|" * len(variants)]
     lines += [f"| {lang} | " + " | ".join(cell(v, lang) for v in variants) + " |" for lang in langs]
     lines.append(f"| **average of {len(targets)} targets** | " + " | ".join(f"**{mean(groups[v]['mean'][l] for l in targets):.1f}**" for v in variants) + " |")
     return lines
@@ -115,7 +112,7 @@ def _deltas(task: str, groups: dict, reference: str = "baseline") -> List[str]:
             continue
         counts = _counts(task, group)
         targets = {l: base_counts[l] for l in counts if l != source and l in base_counts}
-        delta, low, high = paired_bootstrap(task, targets, {l: counts[l] for l in targets})
+        delta, low, high = paired_bootstrap(TASKS[task].measure, targets, {l: counts[l] for l in targets})
         english = group["mean"].get(source, float("nan")) - groups[reference]["mean"].get(source, float("nan"))
         seeds = f"{_seed_list(group)} / {_seed_list(groups[reference])}"
         lines.append(f"| {variant} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {english:+.2f} | {seeds} |")
@@ -167,7 +164,7 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
     if selection.get("chosen_layer") is not None and "dev_scores" in selection:
         ax.axvline(selection["chosen_layer"], color="red", alpha=0.3, label="chosen on English dev")
     ax.set_xlabel("fused lower layer")
-    ax.set_ylabel(METRIC[task][1])
+    ax.set_ylabel(TASKS[task].metric)
     ax.set_xticks(layers)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -186,7 +183,7 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
         for j, v in enumerate(row):
             ax.text(j, i, f"{v:+.1f}" if reference else f"{v:.1f}", ha="center", va="center", fontsize=7)
     ax.set_xlabel("fused lower layer")
-    ax.set_title(f"{TASKS[task].title}: " + (f"DLFA minus {against}" if reference else METRIC[task][1]), fontsize=9)
+    ax.set_title(f"{TASKS[task].title}: " + (f"DLFA minus {against}" if reference else TASKS[task].metric), fontsize=9)
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     fig.savefig(output_dir / f"{task}_layer_heatmap.png", dpi=120)
@@ -279,9 +276,9 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
         sections += _sweep_section(task, groups, selection, output_dir)
         timings = _timings(task, metrics_root)
         sections += ["### Runs", "", *timings, ""] if timings else []
-        if task in PAPER_DELTA:
+        if TASKS[task].paper_gain is not None:
             stand_in = " and, offline, a slice of English dev stands in for the full English training set" if TASKS[task].is_pair else ""
-            sections += [f"The paper reports +{PAPER_DELTA[task]} for this task over mBERT; our backbone is the embedded e5-small (see README){stand_in}.", ""]
+            sections += [f"The paper reports +{TASKS[task].paper_gain} for this task over mBERT; our backbone is the embedded e5-small (see README){stand_in}.", ""]
         counts = ", ".join(f"{v} {len(g['seeds'])}" for v, g in groups.items() if not v.startswith("dlfa_l"))
         sections += [f"Seeds per variant: {counts}. The interval resamples test sentences (each seed's score on the same resample), "
                      "so it does not cover the variance between training runs; the ± columns (std over seeds) show that spread.", ""]

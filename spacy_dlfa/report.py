@@ -16,20 +16,15 @@ from wasabi import msg
 from .evaluation import load_metrics, load_raw_metrics
 from .tasks import TASKS
 
-METRIC = {
-    "ner": ("ents_f", "NER F1"),
-    "pos": ("tag_acc", "UPOS accuracy"),
-    "xnli": ("cats_micro_f", "XNLI accuracy"),
-    "pawsx": ("cats_micro_f", "PAWS-X accuracy"),
-}
-# raw-text score key per token task: entities by character span (what the gold column measures)
-RAW_METRIC = {"ner": "ents_char_f", "pos": "tag_acc"}
 Table = Dict[str, Dict[str, float]]  # variant -> lang -> score in percent
 
 
 def collect(metrics_dir: Path, task: str, raw: bool = False) -> Table:
     """Scores of every ``<task>_<variant>`` folder: gold tokens, or with ``raw`` the raw-text files."""
-    key = RAW_METRIC[task] if raw else METRIC[task][0]
+    spec = TASKS[task]  # raw text: NER by character span, what the gold column measures
+    key = spec.raw_score_key if raw else spec.score_key
+    if key is None:
+        return {}
     table: Table = {}
     for run_dir in sorted(metrics_dir.glob(f"{task}_*")):
         metrics = load_raw_metrics(run_dir) if raw else load_metrics(run_dir)
@@ -41,7 +36,7 @@ def collect(metrics_dir: Path, task: str, raw: bool = False) -> Table:
 
 def with_raw_text(task: str, gold: Table, raw: Table) -> Table:
     """Columns ``<variant>: gold tokens`` and ``<variant>: raw text`` side by side (token tasks only)."""
-    if task not in RAW_METRIC:
+    if TASKS[task].raw_score_key is None:
         return gold
     table: Table = {}
     for variant, scores in gold.items():
@@ -59,7 +54,7 @@ def markdown_table(task: str, table: Table) -> str:
     source = TASKS[task].source_language
     head, targets = _languages(table, source)
     variants = list(table)
-    lines = [f"| {METRIC[task][1]} | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
+    lines = [f"| {TASKS[task].metric} | " + " | ".join(variants) + " |", "|---|" + "---:|" * len(variants)]
     for lang in head + targets:
         lines.append(f"| {lang} | " + " | ".join(_cell(table[v].get(lang)) for v in variants) + " |")
     averages = [mean(table[v][lang] for lang in targets) if all(lang in table[v] for lang in targets) and targets else None for v in variants]
@@ -86,7 +81,7 @@ def plot(task: str, table: Table, output: Path) -> None:
     for i, (variant, scores) in enumerate(table.items()):
         ax.bar([x + i * width for x in range(len(langs))], [scores.get(lang, 0.0) for lang in langs], width, label=variant)
     ax.set_xticks([x + width * (len(table) - 1) / 2 for x in range(len(langs))], langs)
-    ax.set_ylabel(METRIC[task][1])
+    ax.set_ylabel(TASKS[task].metric)
     ax.set_ylim(0, 100)
     ax.set_title(f"{TASKS[task].title}: trained on {TASKS[task].source_language}, zero-shot on the others")
     ax.legend(loc="lower right")
@@ -101,7 +96,7 @@ def write_report(metrics_dir: Path, output_dir: Path, title: str = "Zero-shot re
                 "*gold tokens* as `spacy evaluate --gold-preproc` (`<lang>.json`), *raw text* tokenized by the pipeline and "
                 "aligned to the gold tokens as `spacy evaluate` (`<lang>.raw.json`; NER F1 by character span), "
                 "– where not evaluated.", ""]
-    for task in METRIC:
+    for task in TASKS:
         table = collect(metrics_dir, task)
         if not table:
             msg.warn(f"no {task} metrics under {metrics_dir}")

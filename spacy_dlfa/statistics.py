@@ -3,26 +3,31 @@
 Counts come from ``evaluation.sentence_counts``: NER rows are
 ``[true positives, false positives, false negatives]`` (micro F1, as spaCy's
 ``ents_f``), tagging rows ``[correct, total]`` (accuracy, as ``tag_acc``),
-sentence-pair rows ``[correct, 1]`` (accuracy, as ``cats_micro_f``).
+sentence-pair rows ``[correct, 1]`` (accuracy, as ``cats_micro_f``). Every
+function takes the `measure` the rows make: ``"f1"`` for the NER rows,
+``"accuracy"`` for the others (a task's ``TaskSpec.measure``).
 """
 from typing import Dict, Sequence, Tuple
 
 import numpy
 
-COUNT_KEY = {"ner": "ents", "pos": "tags", "xnli": "cats", "pawsx": "cats"}
 
 
-def score(task: str, counts: numpy.ndarray) -> numpy.ndarray:
-    """Score in percent over the last-but-one axis (sentences)."""
+def score(measure: str, counts: numpy.ndarray) -> numpy.ndarray:
+    """Score in percent over the last-but-one axis (sentences): micro F1 of
+    ``[tp, fp, fn]`` rows (`measure` ``"f1"``) or the ratio of the summed
+    columns of ``[correct, total]`` rows (``"accuracy"``)."""
+    if measure not in ("f1", "accuracy"):
+        raise ValueError(f"unknown measure {measure!r}: expected 'f1' ([tp, fp, fn] rows) or 'accuracy' ([correct, total] rows)")
     summed = counts.sum(axis=-2)
-    if task == "ner":
+    if measure == "f1":
         tp, fp, fn = summed[..., 0], summed[..., 1], summed[..., 2]
         return 100.0 * 2 * tp / numpy.maximum(2 * tp + fp + fn, 1)
     return 100.0 * summed[..., 0] / numpy.maximum(summed[..., 1], 1)
 
 
 def paired_bootstrap(
-    task: str,
+    measure: str,
     baseline: Dict[str, numpy.ndarray],
     system: Dict[str, numpy.ndarray],
     samples: int = 1000,
@@ -43,8 +48,8 @@ def paired_bootstrap(
         if a.shape[1] != b.shape[1]:
             raise ValueError(f"{lang}: {a.shape[1]} vs {b.shape[1]} sentences; a paired bootstrap needs the same sentences")
         index = rng.integers(0, a.shape[1], size=(samples, a.shape[1]))
-        deltas += score(task, b[:, index]).mean(axis=0) - score(task, a[:, index]).mean(axis=0)
-        observed += float(score(task, b).mean() - score(task, a).mean())
+        deltas += score(measure, b[:, index]).mean(axis=0) - score(measure, a[:, index]).mean(axis=0)
+        observed += float(score(measure, b).mean() - score(measure, a).mean())
     deltas /= len(baseline)
     return (observed / len(baseline), *_percentile_interval(deltas, confidence))
 
@@ -56,7 +61,7 @@ def _percentile_interval(deltas: numpy.ndarray, confidence: float) -> Tuple[floa
 
 
 def drop_difference(
-    task: str,
+    measure: str,
     baseline: Dict[str, Tuple[numpy.ndarray, numpy.ndarray]],
     system: Dict[str, Tuple[numpy.ndarray, numpy.ndarray]],
     samples: int = 1000,
@@ -83,8 +88,8 @@ def drop_difference(
         index = rng.integers(0, sentences, size=(samples, sentences))
         for name, pair in pairs.items():
             for i, counts in enumerate(pair):
-                resampled[name][i] += score(task, counts[:, index]).mean(axis=0)
-                observed[name][i] += score(task, counts).mean()
+                resampled[name][i] += score(measure, counts[:, index]).mean(axis=0)
+                observed[name][i] += score(measure, counts).mean()
 
     def drop(clean_attacked: numpy.ndarray) -> numpy.ndarray:
         return 100.0 * (1.0 - clean_attacked[1] / numpy.maximum(clean_attacked[0], 1e-12))

@@ -30,8 +30,7 @@ from wasabi import msg
 
 from .evaluation import load_metrics
 from .experiments import parse_run_name
-from .report import METRIC
-from .statistics import COUNT_KEY, drop_difference
+from .statistics import drop_difference
 from .tasks import TASKS
 
 SCRIPT_ORDER = ("Latin", "Cyrillic", "Arabic", "Devanagari", "CJK", "Other")
@@ -157,7 +156,8 @@ def collect_study(root: Path) -> List[Row]:
                     sentences = attack_dir / f"{lang}.sentences.json"
                     if sentences.exists():
                         counts = json.loads(sentences.read_text(encoding="utf8"))
-                        row.counts[lang].append((counts["clean"][COUNT_KEY[task]], counts["attacked"][COUNT_KEY[task]]))
+                        key = TASKS[task].count_key
+                        row.counts[lang].append((counts["clean"][key], counts["attacked"][key]))
     # an attack still running may have scored only the source language: nothing to average yet
     return sorted((r for r in rows.values() if r.targets()), key=lambda r: (r.task, r.attack, r.parameters or 0, r.model, r.variant))
 
@@ -267,7 +267,7 @@ def drop_difference_table(rows: Sequence[Row]) -> str:
             delta = None if None in drops else drops[0] - drops[1]
             lines.append(f"| {name} | {_number(delta, '{:+.2f}')} | – (attacked before per-sentence counts were written) | {seeds} |")
             continue
-        delta, low, high = drop_difference(pair["baseline"].task, baseline, dlfa)
+        delta, low, high = drop_difference(TASKS[pair["baseline"].task].measure, baseline, dlfa)
         lines.append(f"| {name} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {seeds} |")
     return "\n".join(lines)
 
@@ -290,7 +290,7 @@ def plot_robustness(task: str, attack: str, rows: Sequence[Row], output: Path) -
         for x, y, name in line:
             ax.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
     ax.set_xlabel("parameters (millions)")
-    ax.set_ylabel(f"{METRIC[task][1]}: attacked / clean")
+    ax.set_ylabel(f"{TASKS[task].metric}: attacked / clean")
     ax.set_title(f"{TASKS[task].title}, {attack}:\nrobustness vs model size (average of targets)", fontsize=10)
     ax.legend()
     fig.tight_layout()
@@ -349,7 +349,7 @@ def write_study_report(root: Path, output_dir: Path) -> Path:
         sections.append(f"No study metrics found under `{root}`: run the `study` command (workflow `study`) first.")
         msg.warn(f"no study metrics under {root}")
     else:
-        sections += [f"Scores in percent from `{root}` (task scores of `spacy evaluate`: {', '.join(f'{t} {METRIC[t][0]}' for t in sorted({r.task for r in rows}))}).", ""]
+        sections += [f"Scores in percent from `{root}` (task scores of `spacy evaluate`: {', '.join(f'{t} {TASKS[t].score_key}' for t in sorted({r.task for r in rows}))}).", ""]
         if (output_dir / CONCLUSION).exists():
             sections += [f"The answer to the study's question, written from these tables: [{CONCLUSION}]({CONCLUSION}).", ""]
     for attack in sorted({row.attack for row in rows}):

@@ -21,7 +21,8 @@ from pipelines import gold_docs
 from spacy_dlfa.cli import app
 from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.pairs import split_pair
-from spacy_dlfa.statistics import COUNT_KEY, score
+from spacy_dlfa.statistics import score
+from spacy_dlfa.tasks import TASKS
 from spacy_dlfa.robustness import (
     ATTACKS, QWERTY_NEIGHBOURS, adversarial_search, char_noise, insert_char, load_lexicon, make_attack, mention_pool,
     objective_scores, perturb_doc, perturb_docs, separator_span, strip_diacritics, substitute_char, titlecase, valid_word,
@@ -376,7 +377,7 @@ def test_attack_command_end_to_end(trained_pipelines, ner_silver, tmp_path, comp
     task = "ner" if component == "ner" else "pos"
     counts = json.loads((out / "de.sentences.json").read_text())
     for side in ("clean", "attacked"):  # the counts the study report resamples reproduce both scores
-        assert score(task, numpy.asarray(counts[side][COUNT_KEY[task]], dtype="f8")) == pytest.approx(100 * block[side])
+        assert score(TASKS[task].measure, numpy.asarray(counts[side][TASKS[task].count_key], dtype="f8")) == pytest.approx(100 * block[side])
     attacked = list(DocBin().from_disk(out / "de.attacked.spacy").get_docs(VOCAB))
     assert len(attacked) == 7 and [[e.label_ for e in d.ents] for d in attacked] == [[e.label_ for e in d.ents] for d in golds[:7]]
     if name != "entity_swap":

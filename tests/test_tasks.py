@@ -65,3 +65,26 @@ def test_prepare_pos_on_the_real_mirror(shared_data, tmp_path):
     counts = {Path(w["output"]).stem: w["sentences"] for w in written}
     assert counts == {"train": 50, "dev": 20, "test-en_ewt": 30, "test-ja_gsd": 30, "test-ar_pud": 30}
     assert all(token.tag_ for doc in _docs(tmp_path / "test-ja_gsd.spacy") for token in doc)
+
+
+KIND_FIELDS = ("component", "factories", "score_key", "raw_score_key", "count_key", "measure", "objective", "example_score")
+
+
+def test_task_specs_agree_within_a_kind_and_name_known_keys():
+    from spacy_dlfa.statistics import score
+    from spacy_dlfa.tasks import KINDS, TASKS, kind_spec, task_spec
+
+    assert KINDS == ("ner", "pos", "pairs")
+    for spec in TASKS.values():
+        assert {field: getattr(spec, field) for field in KIND_FIELDS} == {field: getattr(kind_spec(spec.kind), field) for field in KIND_FIELDS}
+        assert spec.component in spec.factories and spec.score_key.startswith(("ents_", "tag_", "cats_"))
+        assert (spec.chance is not None) == spec.is_pair == (spec.raw_score_key is None)
+        assert float(score(spec.measure, __import__("numpy").asarray([[1, 1, 1]] if spec.measure == "f1" else [[1, 2]], dtype="f8"))) == 50.0
+    assert (TASKS["xnli"].chance, TASKS["pawsx"].chance) == (pytest.approx(100 / 3), 50.0)
+    assert [TASKS[name].count_key for name in ("ner", "pos", "xnli", "pawsx")] == ["ents", "tags", "cats", "cats"]
+    with pytest.raises(ValueError, match="unknown task 'dep'"):
+        task_spec("dep")
+    with pytest.raises(ValueError, match="unknown task kind 'xnli'"):
+        kind_spec("xnli")
+    with pytest.raises(ValueError, match="unknown measure 'ner'"):
+        score("ner", __import__("numpy").zeros((1, 3)))
