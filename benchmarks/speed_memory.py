@@ -40,18 +40,17 @@ from spacy_dlfa.layers import transformer as transformer_module
 from spacy_dlfa.tasks import TASKS
 
 REPO = Path(__file__).resolve().parent.parent
-COMPONENT = {"ner": "ner", "pos": "tagger"}
 
 
 def build_pipeline(task: str, variant: str, transformer: Path, width: int, layer: int, keep: object, train: List[Doc]) -> Language:
-    component = COMPONENT[task]
+    component = TASKS[task].component
     overrides: Dict[str, object] = {"paths.transformer": str(transformer)}
     if variant == "dlfa":
         prefix = f"components.{component}.model.tok2vec"
         overrides.update({f"{prefix}.fusion_layer": layer, f"{prefix}.fusion.width": width})
     if keep != "config":
         overrides["components.transformer.model.keep_hidden_layers"] = keep
-    config = load_config(REPO / "configs" / f"{component}_{variant}.cfg", overrides=overrides, interpolate=True)
+    config = load_config(REPO / "configs" / f"{TASKS[task].config_prefix}_{variant}.cfg", overrides=overrides, interpolate=True)
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     fix_random_seed(0)
     nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in train])

@@ -33,9 +33,10 @@ from wasabi import msg
 
 handle_scores_per_type = importlib.import_module("spacy.cli.evaluate").handle_scores_per_type
 
-# spacy evaluate's keys, plus cats_micro_f: accuracy for exclusive classes (spacy evaluate shows macro F only)
+# spacy evaluate's keys (every component's, as spacy evaluate orders them), plus cats_micro_f, the pair tasks'
+# TaskSpec.score_key: accuracy for exclusive classes (spacy evaluate shows macro F only)
 RAW = ".raw"  # <lang>.raw.json: scores on the raw text; load_metrics skips it (a second suffix)
-SCORE_KEYS = ("token_acc", "tag_acc", "pos_acc", "ents_p", "ents_r", "ents_f", "cats_score", "cats_micro_f", "speed")
+EVALUATE_KEYS = ("token_acc", "tag_acc", "pos_acc", "ents_p", "ents_r", "ents_f", "cats_score", "cats_micro_f", "speed")
 
 
 def sentence_counts(examples: Sequence[Example]) -> Dict[str, List[List[int]]]:
@@ -92,8 +93,8 @@ def char_span_scores(counts: Dict[str, list]) -> Dict[str, Optional[float]]:
             "ents_char_f": 2 * tp / (2 * tp + fp + fn)}
 
 
-def _annotate_and_score(nlp: Language, examples: List[Example]) -> dict:
-    """Language.evaluate, keeping the annotated docs in the examples."""
+def annotate_and_score(nlp: Language, examples: List[Example]) -> dict:
+    """Language.evaluate, keeping the annotated docs in the examples (the attack runner scores with it too)."""
     start = time.perf_counter()
     for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
         eg.predicted = doc
@@ -103,8 +104,8 @@ def _annotate_and_score(nlp: Language, examples: List[Example]) -> dict:
     return scores
 
 
-def _spacy_evaluate_json(scores: dict) -> dict:
-    data = {re.sub(r"[\s/]", "_", key.lower()): scores[key] for key in SCORE_KEYS if key in scores}
+def spacy_evaluate_json(scores: dict) -> dict:
+    data = {re.sub(r"[\s/]", "_", key.lower()): scores[key] for key in EVALUATE_KEYS if key in scores}
     return handle_scores_per_type(scores, data, silent=True)
 
 
@@ -128,14 +129,14 @@ def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], 
         start = time.perf_counter()
         path = corpus_dir / f"test-{lang}.spacy"
         examples = list(Corpus(path, gold_preproc=True)(nlp))
-        results[lang] = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
+        results[lang] = spacy_evaluate_json(annotate_and_score(nlp, examples))
         write_scores(output_dir, lang, results[lang], sentence_counts(examples))
         shown = _shown(results[lang])
         if raw_text and any(eg.reference.cats for eg in examples):
             msg.info(f"{lang}: sentence pairs, no raw-text evaluation")
         elif raw_text:
             raw_examples = list(Corpus(path, gold_preproc=False)(nlp))
-            raw = _spacy_evaluate_json(_annotate_and_score(nlp, raw_examples))
+            raw = spacy_evaluate_json(annotate_and_score(nlp, raw_examples))
             counts = raw_sentence_counts(raw_examples)
             if raw.get("ents_f") is not None:
                 raw.update(char_span_scores(counts))

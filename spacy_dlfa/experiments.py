@@ -23,9 +23,6 @@ from .distributed import RaySettings, run_jobs
 from .evaluation import RAW, evaluate_languages
 from .tasks import TASKS
 
-COMPONENT = {"ner": "ner", "pos": "tagger", "xnli": "textcat", "pawsx": "textcat"}
-CONFIG_PREFIX = {"ner": "ner", "pos": "tagger", "xnli": "xnli", "pawsx": "pawsx"}
-DEV_SCORE = {"ner": "ents_f", "pos": "tag_acc", "xnli": "cats_micro_f", "pawsx": "cats_micro_f"}
 # aif_last: the AIF module fusing the last layer with itself, a control that
 # separates what normalising and rescaling the last layer gives from what the
 # lower layer gives. first_token_pooling: the pair tasks' DLFA pooled by the
@@ -76,8 +73,9 @@ class Settings:
 
 
 def run_config(run: Run, settings: Settings):
-    component = COMPONENT[run.task]
-    config = load_config(settings.configs_dir / f"{CONFIG_PREFIX[run.task]}_{'baseline' if run.variant == 'baseline' else 'dlfa'}.cfg")
+    spec = TASKS[run.task]
+    component = spec.component
+    config = load_config(settings.configs_dir / f"{spec.config_prefix}_{'baseline' if run.variant == 'baseline' else 'dlfa'}.cfg")
     config["paths"].update(
         train=str(settings.corpus_dir / "train.spacy"), dev=str(settings.corpus_dir / "dev.spacy"), transformer=settings.transformer
     )
@@ -103,8 +101,9 @@ def run_config(run: Run, settings: Settings):
                 "lr_scale": fusion["lr_scale"],
             }
     if run.variant == "first_token_pooling":
-        if not TASKS[run.task].is_pair:
-            raise ValueError(f"first_token_pooling pools a sentence pair (xnli, pawsx), not a {run.task} token")
+        if not spec.is_pair:
+            pair_tasks = ", ".join(name for name, task in TASKS.items() if task.is_pair)
+            raise ValueError(f"first_token_pooling pools a sentence pair ({pair_tasks}), not a {run.task} token")
         config["components"][component]["model"].update(use_reduce_first=True, use_reduce_mean=False)
     return apply_overrides(config, settings.overrides, run)
 
@@ -167,7 +166,7 @@ def dev_score(run: Run, settings: Settings) -> float:
     if saved.exists():
         return json.loads(saved.read_text(encoding="utf8"))["dev_score"]
     meta = json.loads((settings.training_dir / run.task / run.name / "model-best" / "meta.json").read_text(encoding="utf8"))
-    return 100.0 * meta["performance"][DEV_SCORE[run.task]]
+    return 100.0 * meta["performance"][TASKS[run.task].score_key]
 
 
 def torch_threads() -> int:
@@ -217,7 +216,7 @@ def complete(run: Run, settings: Settings) -> Path:
 def choose_layer(task: str, layers: Sequence[int], seed: int, settings: Settings) -> int:
     scores = {layer: dev_score(Run(task, "dlfa", seed, layer), settings) for layer in layers}
     chosen = max(scores, key=scores.get)
-    selection = {"criterion": f"English dev {DEV_SCORE[task]} (model-best)", "dev_scores": scores, "chosen_layer": chosen}
+    selection = {"criterion": f"English dev {TASKS[task].score_key} (model-best)", "dev_scores": scores, "chosen_layer": chosen}
     (settings.metrics_dir / task).mkdir(parents=True, exist_ok=True)
     (settings.metrics_dir / task / "selection.json").write_text(json.dumps(selection, indent=2), encoding="utf8")
     msg.info(f"{task}: fused layer {chosen} chosen on English dev ({scores})")

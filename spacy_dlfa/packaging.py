@@ -5,8 +5,10 @@ import srsly
 from wasabi import msg
 
 from .evaluation import load_metrics
+from .tasks import TASKS
 
-SCORE_KEYS = ("ents_f", "ents_p", "ents_r", "tag_acc", "pos_acc", "cats_macro_f")
+# every task's TaskSpec.package_keys, in task order
+PACKAGE_KEYS = tuple(dict.fromkeys(key for spec in TASKS.values() for key in spec.package_keys))
 
 
 def write_package_meta(model_dir: Path, metrics_dir: Path, output: Path, name: str, version: str) -> Path:
@@ -22,7 +24,7 @@ def write_package_meta(model_dir: Path, metrics_dir: Path, output: Path, name: s
             "(scores from spacy evaluate, gold tokenization). The transformer's last layer is "
             "fused with one lower layer (spacy-dlfa, DLFA/AIF)."
         ),
-        zero_shot={lang: {key: scores[key] for key in SCORE_KEYS if scores.get(key) is not None} for lang, scores in metrics.items()},
+        zero_shot={lang: {key: scores[key] for key in PACKAGE_KEYS if scores.get(key) is not None} for lang, scores in metrics.items()},
     )
     srsly.write_json(output, meta)
     msg.good(f"wrote {output} with zero-shot scores for {len(metrics)} languages")

@@ -408,3 +408,14 @@ def test_attack_command_bad_settings(trained_pipelines, tmp_path, monkeypatch, a
 def test_attack_command_missing_data(trained_pipelines, tmp_path):
     result, output = invoke(trained_pipelines["ner"], tmp_path / "nowhere", "--output", tmp_path / "out")
     assert result.exit_code == 1 and f"attack data {tmp_path / 'nowhere'} does not exist" in output, output
+
+
+def test_objectives_and_scores_come_from_the_task_kinds():
+    from spacy_dlfa.robustness import entity_f1, example_score, gold_probability, objective, pair_accuracy, tag_accuracy
+
+    assert [objective(kind) for kind in ("ner", "pos", "pairs")] == [entity_f1, tag_accuracy, gold_probability]
+    assert [example_score(kind) for kind in ("ner", "pos", "pairs")] == [entity_f1, tag_accuracy, pair_accuracy]
+    with pytest.raises(ValueError, match="unknown task kind 'xnli': use one of ner, pos, pairs"):
+        objective("xnli")
+    with pytest.raises(ValueError, match="unknown task kind 'tagger'"):
+        adversarial_search(HashModel("pos"), "tagger", [], attack("char_noise"), budget=1, candidates=1)

@@ -88,3 +88,12 @@ def test_task_specs_agree_within_a_kind_and_name_known_keys():
         kind_spec("xnli")
     with pytest.raises(ValueError, match="unknown measure 'ner'"):
         score("ner", __import__("numpy").zeros((1, 3)))
+
+
+def test_evaluate_and_package_keys_hold_every_task_score():
+    from spacy_dlfa.evaluation import EVALUATE_KEYS
+    from spacy_dlfa.packaging import PACKAGE_KEYS
+    from spacy_dlfa.tasks import TASKS
+
+    assert {spec.score_key for spec in TASKS.values()} <= set(EVALUATE_KEYS)
+    assert PACKAGE_KEYS == ("ents_f", "ents_p", "ents_r", "tag_acc", "pos_acc", "cats_macro_f")

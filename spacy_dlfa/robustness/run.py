@@ -33,10 +33,11 @@ from thinc.api import require_gpu
 from wasabi import msg
 
 from ..corpora.docbin import write_docbin
-from ..evaluation import _annotate_and_score, _spacy_evaluate_json, sentence_counts, write_scores
+from ..evaluation import annotate_and_score, sentence_counts, spacy_evaluate_json, write_scores
 from ..pairs import pair_separator, transformer_tokenizer
 from .attacks import ATTACKS, Attack, check_rate, doc_rng, make_attack, perturb
-from .search import EXAMPLE_SCORES, OBJECTIVES, SCORE_KEY, adversarial_search, bare, check_search
+from ..tasks import TASKS, kind_spec
+from .search import adversarial_search, bare, check_search, example_score, objective
 
 @dataclass(frozen=True)
 class Settings:
@@ -48,15 +49,12 @@ class Settings:
     limit: int = 0  # first N examples per set; 0 = all
 
 
-_FACTORY_TASKS = (("ner", "ner"), ("tagger", "pos"), ("textcat", "pairs"), ("textcat_multilabel", "pairs"))
-
-
-def pipeline_task(nlp: Language) -> str:
-    """ner, pos or pairs, from the pipeline's components."""
+def pipeline_kind(nlp: Language) -> str:
+    """The task kind (ner, pos or pairs) of the first task whose ``TaskSpec.factories`` the pipeline has."""
     factories = set(nlp.pipe_factories.values())
-    for factory, task in _FACTORY_TASKS:
-        if factory in factories:
-            return task
+    for spec in TASKS.values():
+        if factories.intersection(spec.factories):
+            return spec.kind
     raise ValueError(f"the pipeline has no ner, tagger or textcat component to attack (components: {', '.join(nlp.pipe_names)})")
 
 
@@ -93,38 +91,38 @@ def check_settings(attack: str, rate: float, budget: int, candidates: int, pool:
             raise FileNotFoundError(f"{name} file {path} does not exist")
 
 
-def _attack(nlp: Language, task: str, attack_name: str, pool: Optional[Path], lexicon: Optional[Path]) -> Attack:
-    if attack_name == "entity_swap" and task != "ner":
-        raise ValueError(f"entity_swap attacks NER pipelines; this one is a {task} pipeline")
-    separator = pair_separator(transformer_tokenizer(nlp)) if task == "pairs" else None
+def _attack(nlp: Language, kind: str, attack_name: str, pool: Optional[Path], lexicon: Optional[Path]) -> Attack:
+    if attack_name == "entity_swap" and kind != "ner":
+        raise ValueError(f"entity_swap attacks NER pipelines; this one is a {kind} pipeline")
+    separator = pair_separator(transformer_tokenizer(nlp)) if kind == "pairs" else None
     pool_docs = list(DocBin().from_disk(pool).get_docs(nlp.vocab)) if pool else None
     return make_attack(attack_name, separator, pool_docs, lexicon)
 
 
-def _attacked_docs(nlp: Language, task: str, attack: Attack, examples: List[Example], settings: Settings) -> Tuple[List[Doc], List[int]]:
+def _attacked_docs(nlp: Language, kind: str, attack: Attack, examples: List[Example], settings: Settings) -> Tuple[List[Doc], List[int]]:
     golds = [eg.reference for eg in examples]
     if settings.budget:
-        clean = [OBJECTIVES[task](eg.predicted, eg.reference) for eg in examples]
-        found = adversarial_search(nlp, task, golds, attack, settings.budget, settings.candidates, settings.seed, clean)
+        clean = [objective(kind)(eg.predicted, eg.reference) for eg in examples]
+        found = adversarial_search(nlp, kind, golds, attack, settings.budget, settings.candidates, settings.seed, clean)
     else:
         found = [perturb(doc, attack, settings.rate, doc_rng(settings.seed, i)) for i, doc in enumerate(golds)]
     return [result.doc for result in found], [result.edits for result in found]
 
 
-def attack_corpus(nlp: Language, task: str, attack: Attack, path: Path, settings: Settings) -> Tuple[dict, List[Doc], dict]:
+def attack_corpus(nlp: Language, kind: str, attack: Attack, path: Path, settings: Settings) -> Tuple[dict, List[Doc], dict]:
     """The attacked set's spacy-evaluate scores with the ``attack`` block, the attacked docs and the
     per-sentence counts ``{"clean": ..., "attacked": ...}``."""
     examples = list(Corpus(path, gold_preproc=True, limit=settings.limit)(nlp))
-    clean_scores = _spacy_evaluate_json(_annotate_and_score(nlp, examples))
-    docs, edits = _attacked_docs(nlp, task, attack, examples, settings)
+    clean_scores = spacy_evaluate_json(annotate_and_score(nlp, examples))
+    docs, edits = _attacked_docs(nlp, kind, attack, examples, settings)
     attacked = [Example(bare(doc, nlp.vocab), doc) for doc in docs]
-    scores = _spacy_evaluate_json(_annotate_and_score(nlp, attacked))
-    per_example = EXAMPLE_SCORES[task]
+    scores = spacy_evaluate_json(annotate_and_score(nlp, attacked))
+    per_example = example_score(kind)
     dropped = [per_example(a.predicted, a.reference) < per_example(c.predicted, c.reference) for c, a in zip(examples, attacked)]
-    key = SCORE_KEY[task]
+    key = kind_spec(kind).score_key
     clean, after = clean_scores.get(key), scores.get(key)
     scores["attack"] = {
-        **asdict(settings), "search": settings.budget > 0, "task": task, "score_key": key, "clean": clean, "attacked": after,
+        **asdict(settings), "search": settings.budget > 0, "task": kind, "score_key": key, "clean": clean, "attacked": after,
         "relative_drop": (clean - after) / clean if clean and after is not None else None,
         "success_rate": _share(sum(dropped), len(dropped)), "examples": len(examples),
         "perturbed_examples": sum(n > 0 for n in edits), "edits_per_example": _share(sum(edits), len(edits)),
@@ -147,10 +145,10 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     if gpu_id >= 0:
         require_gpu(gpu_id)
     nlp = spacy.load(model)
-    task = pipeline_task(nlp)
-    chosen = _attack(nlp, task, attack, pool, lexicon)
+    kind = pipeline_kind(nlp)
+    chosen = _attack(nlp, kind, attack, pool, lexicon)
     settings = Settings(attack, None if budget else rate, budget, candidates, seed, limit)
-    msg.info(f"attack {attack} on a {task} pipeline: " + (f"greedy search, budget {budget}, {candidates} candidates per step"
+    msg.info(f"attack {attack} on a {kind} pipeline: " + (f"greedy search, budget {budget}, {candidates} candidates per step"
                                                           if budget else f"random, rate {rate}") + f", seed {seed}")
     output_dir.mkdir(parents=True, exist_ok=True)
     if clean_dir is not None:
@@ -158,7 +156,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     results = {}
     for number, (lang, path) in enumerate(files.items(), 1):
         start = time.perf_counter()
-        results[lang], docs, counts = attack_corpus(nlp, task, chosen, path, settings)
+        results[lang], docs, counts = attack_corpus(nlp, kind, chosen, path, settings)
         write_scores(output_dir, lang, results[lang], counts)
         if clean_dir is not None:
             write_scores(clean_dir, lang, results[lang]["attack"]["clean_scores"], counts["clean"])

@@ -3,7 +3,8 @@
 Objectives (per doc, predicted vs gold, lower is a better attack):
 ``ner`` entity F1 (exact span and label; 1.0 when neither side has an entity),
 ``pos`` tag accuracy over the tokens with a gold tag (1.0 when none), ``pairs``
-the predicted probability of the gold class (``doc.cats``).
+the predicted probability of the gold class (``doc.cats``): the task kinds of
+``tasks.TaskSpec``, whose ``objective`` and ``example_score`` name these functions.
 
 For each doc, each greedy step draws K candidate single-site edits (a site not
 edited yet, an edit proposed by the attack) and keeps the one that lowers the
@@ -22,10 +23,9 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from spacy.tokens import Doc
 
+from ..tasks import KINDS, kind_spec
 from .attacks import Attack, doc_rng
 
-TASKS = ("ner", "pos", "pairs")
-SCORE_KEY = {"ner": "ents_f", "pos": "tag_acc", "pairs": "cats_micro_f"}  # spacy evaluate's key per task
 Objective = Callable[[Doc, Doc], float]
 
 
@@ -56,14 +56,24 @@ def pair_accuracy(predicted: Doc, gold: Doc) -> float:
     return float(bool(predicted.cats) and max(predicted.cats, key=predicted.cats.get) == gold_label(gold))
 
 
-OBJECTIVES: Dict[str, Objective] = {"ner": entity_f1, "pos": tag_accuracy, "pairs": gold_probability}
-# Per-example task score for the attack success rate: the objective, but right/wrong for pairs.
-EXAMPLE_SCORES: Dict[str, Objective] = {**OBJECTIVES, "pairs": pair_accuracy}
+_BY_NAME: Dict[str, Objective] = {f.__name__: f for f in (entity_f1, tag_accuracy, gold_probability, pair_accuracy)}
 
 
-def check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
+def check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown task kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+def objective(kind: str) -> Objective:
+    """The search's per-doc objective for a task kind (``TaskSpec.objective``)."""
+    check_kind(kind)
+    return _BY_NAME[kind_spec(kind).objective]
+
+
+def example_score(kind: str) -> Objective:
+    """Per-example task score for the attack success rate (``TaskSpec.example_score``): the objective, but right/wrong for pairs."""
+    check_kind(kind)
+    return _BY_NAME[kind_spec(kind).example_score]
 
 
 def bare(doc: Doc, vocab) -> Doc:
@@ -75,10 +85,10 @@ def predict(nlp, docs: Sequence[Doc]) -> List[Doc]:
     return list(nlp.pipe(bare(doc, nlp.vocab) for doc in docs))
 
 
-def objective_scores(nlp, task: str, docs: Sequence[Doc]) -> List[float]:
+def objective_scores(nlp, kind: str, docs: Sequence[Doc]) -> List[float]:
     """The objective of each gold doc under the model's predictions."""
-    check_task(task)
-    return [OBJECTIVES[task](predicted, gold) for predicted, gold in zip(predict(nlp, docs), docs)]
+    score = objective(kind)
+    return [score(predicted, gold) for predicted, gold in zip(predict(nlp, docs), docs)]
 
 
 class SearchResult(NamedTuple):
@@ -118,14 +128,14 @@ def check_search(budget: int, candidates: int) -> None:
         raise ValueError(f"candidates must be >= 1 (the edits tried per greedy step), got {candidates}")
 
 
-def adversarial_search(nlp, task: str, docs: Sequence[Doc], attack: Attack, budget: int, candidates: int,
+def adversarial_search(nlp, kind: str, docs: Sequence[Doc], attack: Attack, budget: int, candidates: int,
                        seed: int = 0, clean_scores: Optional[Sequence[float]] = None) -> List[SearchResult]:
     """Per doc, the greedy worst case of at most `budget` edits of `attack`,
     `candidates` edits tried per step (rng of doc i: ``doc_rng(seed, i)``).
     `clean_scores`: the docs' objectives if already known."""
-    check_task(task)
+    check_kind(kind)
     check_search(budget, candidates)
-    clean = list(clean_scores) if clean_scores is not None else objective_scores(nlp, task, docs)
+    clean = list(clean_scores) if clean_scores is not None else objective_scores(nlp, kind, docs)
     if len(clean) != len(docs):
         raise ValueError(f"{len(clean)} clean scores for {len(docs)} docs")
     states = [_State(doc, score, doc_rng(seed, i), attack.sites(doc), doc, score) for i, (doc, score) in enumerate(zip(docs, clean))]
@@ -134,7 +144,7 @@ def adversarial_search(nlp, task: str, docs: Sequence[Doc], attack: Attack, budg
                      for state in states if not state.done for changes in state.candidates(attack, candidates)]
         if not proposals:
             break
-        scores = objective_scores(nlp, task, [doc for _, _, doc in proposals])
+        scores = objective_scores(nlp, kind, [doc for _, _, doc in proposals])
         _step(states, proposals, scores)
     return [SearchResult(s.doc, s.clean, s.score, len(s.changes)) for s in states]
 
