@@ -31,6 +31,7 @@ def build_transformer_model(
     keep_hidden_layers: Optional[List[int]] = None,
     words_as_input: bool = False,
     freeze_layers: int = 0,
+    quantize: Optional[str] = None,
 ) -> Model[List[Doc], FullTransformerBatch]:
     """spacy-transformers' TransformerModel with ``output_hidden_states`` on,
     whose backward pass also routes gradients into the hidden layers that
@@ -70,6 +71,14 @@ def build_transformer_model(
         so each step is cheaper. 0 (default) trains them all. A fused lower
         layer inside the frozen part still feeds the fusion; it just sends no
         gradient. Must be below the model's number of layers.
+    quantize (Optional[str]): ``"int8"``: run the encoder's linear layers
+        in int8 (torch dynamic quantization, per-channel weights; the
+        feed-forward output projections stay fp32) for faster CPU inference.
+        Applied when the transformer is initialised or loaded, so
+        ``spacy.load(path, config={"components": {"transformer": {"model":
+        {"quantize": "int8"}}}})`` turns it on for a saved pipeline, whose
+        weights stay fp32 on disk. Ignored with a warning on GPU; training
+        with it set is an error. None (default): fp32.
     """
     return FusableTransformerModel(
         name,
@@ -82,6 +91,7 @@ def build_transformer_model(
         keep_hidden_layers=keep_hidden_layers,
         words_as_input=words_as_input,
         freeze_layers=freeze_layers,
+        quantize=quantize,
     )
 
 

@@ -23,9 +23,15 @@ instead of its text (``words.py``); the rest of the pass is the same.
 With ``freeze_layers`` = k, the embeddings and the first k transformer layers
 are not trained: their parameters do not require gradients, so autograd records
 nothing below layer k+1 and the backward pass stops there.
+
+With ``quantize`` = "int8", the encoder's linear layers run in int8 on CPU
+(``quantize.py``), applied after initialisation and after every load, so the
+config decides also for a saved pipeline; the saved weights stay fp32. On a
+GPU the setting is ignored with a warning; training with it is refused.
 """
 import json
 import os
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +50,7 @@ from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
 
 from ..pairs import pair_segment_separator_id
+from .quantize import check_quantize, is_quantized, quantize_model
 from .shims import AveragedParamsHFShim
 from .words import WORDS_SETTING, words_forward
 
@@ -55,6 +62,7 @@ HIDDEN_GRADIENTS_KEY = "dlfa_hidden_gradients"
 KEEP_SETTING = "keep_hidden_layers"
 SEGMENT_SEPARATOR = "segment_separator_id"
 FREEZE_SETTING = "freeze_layers"
+QUANTIZE_SETTING = "quantize"
 
 
 class HiddenGradients:
@@ -126,7 +134,9 @@ class FusableTransformerModel(StockTransformerModel):
         keep_hidden_layers: Optional[Sequence[int]] = None,
         words_as_input: bool = False,
         freeze_layers: int = 0,
+        quantize: Optional[str] = None,
     ):
+        check_quantize(quantize)
         if freeze_layers < 0:
             raise ValueError(f"freeze_layers = {freeze_layers}: expected 0 (train all layers) or more")
         super().__init__(
@@ -147,20 +157,44 @@ class FusableTransformerModel(StockTransformerModel):
         hf_wrapper.shims[0].__class__ = AveragedParamsHFShim
         self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
         self.attrs[WORDS_SETTING] = words_as_input
+        self.attrs[QUANTIZE_SETTING] = quantize
 
     def copy(self) -> "FusableTransformerModel":
         copied = super().copy()
         copied.__class__ = FusableTransformerModel
         copied.replace_callbacks(forward, init=init)
-        for setting in (KEEP_SETTING, WORDS_SETTING):
+        for setting in (KEEP_SETTING, WORDS_SETTING, QUANTIZE_SETTING):
             copied.attrs[setting] = self.attrs.get(setting)
         return copied
+
+    def from_bytes(self, bytes_data: bytes) -> "FusableTransformerModel":
+        # The config's quantize decides, not the one saved with the model's attrs.
+        quantize = self.attrs.get(QUANTIZE_SETTING)
+        super().from_bytes(bytes_data)
+        self.attrs[QUANTIZE_SETTING] = quantize
+        apply_quantize(self)
+        return self
+
+
+def apply_quantize(model: Model) -> None:
+    """Quantize the loaded transformer as ``quantize`` says, on CPU only (once)."""
+    scheme = model.attrs.get(QUANTIZE_SETTING)
+    transformer = model.transformer if model.attrs.get("has_transformer") else None
+    if scheme is None or transformer is None or is_quantized(transformer):
+        return
+    devices = sorted({parameter.device.type for parameter in transformer.parameters()})
+    if model.ops.device_type != "cpu" or devices != ["cpu"]:
+        warnings.warn(f"spacy-dlfa.TransformerModel.v1: quantize = {scheme!r} ignored: int8 runs on CPU only, "
+                      f"this transformer runs on {type(model.ops).__name__} ({', '.join(devices)}); it stays fp32")
+        return
+    quantize_model(transformer, scheme)
 
 
 def init(model: Model, X=None, Y=None) -> None:
     if not model.attrs["has_transformer"] and Path(model.attrs["name"]).is_dir():
         check_model_folder(Path(model.attrs["name"]))
     stock_init(model, X, Y)
+    apply_quantize(model)
 
 
 def check_model_folder(folder: Path) -> None:
@@ -180,6 +214,9 @@ def check_model_folder(folder: Path) -> None:
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+    if is_train and model.attrs.get(QUANTIZE_SETTING) is not None:
+        raise ValueError(f"spacy-dlfa.TransformerModel.v1: quantize = {model.attrs[QUANTIZE_SETTING]!r} is for inference "
+                         "only; train with components.transformer.model.quantize = null and quantize when loading")
     if model.tokenizer is not None:
         model.layers[0].attrs[SEGMENT_SEPARATOR] = _segment_separator(model.tokenizer)
     run = words_forward if model.attrs.get(WORDS_SETTING) else stock_forward

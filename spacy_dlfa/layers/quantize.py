@@ -1,0 +1,104 @@
+"""Dynamic int8 inference for the transformer's linear layers on CPU.
+
+:func:`quantize_linears` swaps chosen ``nn.Linear`` modules of a torch model
+for :class:`Int8Linear`: torch's dynamic quantized linear
+(``torch.ao.nn.quantized.dynamic.Linear``: int8 weights, activations
+quantized on the fly per call) for the forward pass, while the module's
+``state_dict`` keeps the fp32 ``weight`` and ``bias`` under the keys of the
+``nn.Linear`` it replaced. A saved model is therefore the fp32 model, which
+loads with or without quantization and is quantized again, to the same int8
+weights, when loaded with it.
+
+Which layers (``QUANTIZE_SCHEMES``), measured on e5-small on a 2-core AVX-512
+VNNI CPU (``benchmarks/int8_routes.py``, ``benchmarks/results/int8_routes_cpu.txt``):
+``"int8"`` quantizes every linear layer of the encoder's attention and
+feed-forward blocks with per-channel weight scales, and leaves the feed-forward
+output projection (``output.dense``, the layer with the widest input and the
+largest activation outliers) in fp32.
+
+This module knows torch only; ``transformer.py`` applies it to the thinc model.
+"""
+import warnings
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+# quantize value -> which linear layers (by module name) stay in fp32
+QUANTIZE_SCHEMES: Dict[str, Callable[[str], bool]] = {
+    "int8": lambda name: name.endswith(".output.dense") and ".attention." not in name,
+}
+
+
+def check_quantize(value: Optional[str]) -> None:
+    """Fail on a ``quantize`` setting that is neither null nor a known scheme."""
+    if value is not None and value not in QUANTIZE_SCHEMES:
+        choices = ", ".join(f'"{name}"' for name in QUANTIZE_SCHEMES)
+        raise ValueError(f"quantize = {value!r}: expected null (fp32) or one of {choices}")
+
+
+def _dynamic_linear(linear: nn.Linear, per_channel: bool) -> nn.Module:
+    with warnings.catch_warnings():
+        # torch.ao.quantization is marked deprecated in torch 2.10+, still shipped and working
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+        from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
+
+        source = nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None)
+        source.weight = nn.Parameter(linear.weight.detach().float(), requires_grad=False)
+        if linear.bias is not None:
+            source.bias = nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+        source.qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
+        return DynamicLinear.from_float(source)
+
+
+class Int8Linear(nn.Module):
+    """An ``nn.Linear`` that computes in int8 (dynamic quantization) and keeps
+    its fp32 weight and bias as its state. Inference only: the fp32 weight
+    gets no gradient and is quantized again whenever a state dict is loaded."""
+
+    def __init__(self, linear: nn.Linear, per_channel: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.per_channel = per_channel
+        self.weight = nn.Parameter(linear.weight.detach(), requires_grad=False)
+        self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(), requires_grad=False)
+        # not a submodule: its packed weights must not appear in state_dict()
+        self.__dict__["int8"] = _dynamic_linear(linear, per_channel)
+        self.register_load_state_dict_post_hook(lambda module, keys: module.requantize())
+
+    def requantize(self) -> None:
+        self.__dict__["int8"] = _dynamic_linear(self, self.per_channel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.int8(x)
+
+    def extra_repr(self) -> str:
+        scales = "per channel" if self.per_channel else "per tensor"
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights {scales}"
+
+
+def quantize_linears(model: nn.Module, keep_fp32: Callable[[str], bool] = lambda name: False,
+                     per_channel: bool = True, scope: str = "encoder.") -> int:
+    """Replace, in place, every ``nn.Linear`` whose name contains ``scope`` and
+    for which ``keep_fp32(name)`` is false by an :class:`Int8Linear`; returns
+    how many. Already quantized layers are left as they are."""
+    chosen = [(name, module) for name, module in model.named_modules()
+              if type(module) is nn.Linear and scope in f".{name}" and not keep_fp32(name)]
+    for name, linear in chosen:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, Int8Linear(linear, per_channel))
+    return len(chosen)
+
+
+def quantize_model(model: nn.Module, scheme: str) -> int:
+    """Quantize ``model`` (a Hugging Face encoder) in place by a ``QUANTIZE_SCHEMES`` entry."""
+    check_quantize(scheme)
+    model.eval()
+    return quantize_linears(model, keep_fp32=QUANTIZE_SCHEMES[scheme])
+
+
+def is_quantized(model: nn.Module) -> bool:
+    return any(isinstance(module, Int8Linear) for module in model.modules())

@@ -1,0 +1,98 @@
+"""quantize = "int8" on spacy-dlfa.TransformerModel.v1: a saved pipeline loads in int8 by a config
+override, predicts deterministically and close to fp32, saves fp32 weights and loads back to the same
+int8 model; ignored with a warning off CPU, refused in training and for unknown values."""
+from pathlib import Path
+from typing import Dict
+
+import numpy
+import pytest
+import spacy
+import torch
+from thinc.api import NumpyOps
+
+from conftest import SENTENCES, TINY_LAYERS
+from pipelines import annotations, examples, gold_docs, load_pipeline, train_tiny
+from spacy_dlfa.layers.quantize import Int8Linear, QUANTIZE_SCHEMES, check_quantize
+
+QUANTIZE = "components.transformer.model.quantize"
+INT8 = {"components": {"transformer": {"model": {"quantize": "int8"}}}}
+
+
+def _int8_layers(nlp) -> Dict[str, Int8Linear]:
+    transformer = nlp.get_pipe("transformer").model.transformer
+    return {name: module for name, module in transformer.named_modules() if isinstance(module, Int8Linear)}
+
+
+def _last_hidden(nlp):
+    return numpy.concatenate([doc._.trf_data.model_output.last_hidden_state.reshape(-1, doc._.trf_data.width)
+                              for doc in nlp.pipe(SENTENCES)])
+
+
+def test_saved_pipeline_loads_in_int8_and_predicts_deterministically(trained_pipelines, single_torch_thread):
+    fp32 = spacy.load(trained_pipelines["tagger"])
+    int8 = spacy.load(trained_pipelines["tagger"], config=INT8)
+    assert not _int8_layers(fp32)
+    # per layer: query, key, value, attention output in int8; the feed-forward input too, its output in fp32
+    names = set(_int8_layers(int8))
+    assert len(names) == 5 * TINY_LAYERS
+    assert not any(QUANTIZE_SCHEMES["int8"](name) for name in names)
+    first, second = annotations(int8.pipe(SENTENCES)), annotations(int8.pipe(SENTENCES))
+    assert first == second
+    numpy.testing.assert_array_equal(_last_hidden(int8), _last_hidden(int8))
+    reference, quantized = _last_hidden(fp32), _last_hidden(int8)
+    assert not numpy.array_equal(reference, quantized)
+    cosine = (reference * quantized).sum(1) / (numpy.linalg.norm(reference, axis=1) * numpy.linalg.norm(quantized, axis=1))
+    assert cosine.mean() > 0.95
+
+
+def test_int8_pipeline_saves_fp32_weights_and_round_trips(trained_pipelines, tmp_path: Path, single_torch_thread):
+    int8 = spacy.load(trained_pipelines["ner"], config=INT8)
+    int8.to_disk(tmp_path / "saved")
+    # on disk: exactly the fp32 weights it was loaded from, loadable without quantization
+    original = spacy.load(trained_pipelines["ner"]).get_pipe("transformer").model.transformer.state_dict()
+    reloaded_fp32 = spacy.load(tmp_path / "saved", config={"components": {"transformer": {"model": {"quantize": None}}}})
+    assert not _int8_layers(reloaded_fp32)
+    saved = reloaded_fp32.get_pipe("transformer").model.transformer.state_dict()
+    assert saved.keys() == original.keys()
+    assert all(torch.equal(saved[key], original[key]) for key in original)
+    # loaded with its own config (quantize = "int8"): quantized again, to the same predictions
+    reloaded = spacy.load(tmp_path / "saved")
+    assert set(_int8_layers(reloaded)) == set(_int8_layers(int8))
+    numpy.testing.assert_array_equal(_last_hidden(reloaded), _last_hidden(int8))
+    assert annotations(reloaded.pipe(SENTENCES)) == annotations(int8.pipe(SENTENCES))
+
+
+class GpuLikeOps(NumpyOps):
+    """NumpyOps that says it is a GPU: what the quantize check looks at."""
+
+    name = "gpu-like"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.device_type = "gpu"
+
+
+def test_quantize_is_ignored_with_a_warning_off_cpu(tiny_bert, single_torch_thread):
+    nlp = load_pipeline("tagger", tiny_bert, extra={QUANTIZE: "int8"})
+    nlp.get_pipe("transformer").model.ops = GpuLikeOps()
+    egs = examples(nlp, gold_docs("tagger", nlp.vocab))
+    with pytest.warns(UserWarning, match=r"quantize = 'int8' ignored: int8 runs on CPU only.*GpuLikeOps.*stays fp32"):
+        nlp.initialize(lambda: egs)
+    assert not _int8_layers(nlp)
+    assert len(list(nlp.pipe(SENTENCES))) == len(SENTENCES)
+
+
+def test_quantize_applies_after_initialize_and_training_is_refused(tiny_bert, single_torch_thread):
+    with pytest.raises(ValueError, match=r"quantize = 'int8' is for inference only.*quantize = null"):
+        train_tiny("tagger", tiny_bert, steps=1, extra={QUANTIZE: "int8"})
+    nlp = load_pipeline("tagger", tiny_bert, extra={QUANTIZE: "int8"})
+    nlp.initialize(lambda: examples(nlp, gold_docs("tagger", nlp.vocab)))
+    assert len(_int8_layers(nlp)) == 5 * TINY_LAYERS
+
+
+@pytest.mark.parametrize("value", ["int4", "INT8", ""])
+def test_unknown_quantize_is_refused_at_build_time(tiny_bert, value):
+    with pytest.raises(ValueError, match=f"quantize = '{value}': expected null \\(fp32\\) or one of \"int8\""):
+        load_pipeline("tagger", tiny_bert, extra={QUANTIZE: value})
+    check_quantize(None)
+    check_quantize("int8")
