@@ -13,7 +13,7 @@ from thinc.api import Model, chain
 from thinc.optimizers import FloatOrSeq
 from thinc.types import Floats2d, Ragged
 
-from .layers.fusion import AIFModule, ConcatFusionModule, FusionT, MeanFusionModule, fusion_layer
+from .layers.fusion import AIFModule, ConcatFusionModule, FusionT, MeanFusionModule, wrap_fusion_module
 from .layers.listener import fused_trfs2arrays
 from .layers.transformer import FusableTransformerModel
 from .optimizers import UniformAveragingOptimizer
@@ -155,7 +155,7 @@ def build_aif(
     if reduction < 1 or reduction > width:
         raise ValueError(f"reduction = {reduction} must lie in 1..{width} (the width).")
     module = AIFModule(width, reduction, dropout, gate_init, normalize_inputs)
-    return fusion_layer("aif", module, width, lr_scale)
+    return wrap_fusion_module("aif", module, width, lr_scale)
 
 
 @registry.architectures("spacy-dlfa.MeanFusion.v1")
@@ -165,7 +165,7 @@ def build_mean_fusion(width: int, normalize_inputs: bool = False) -> FusionT:
     width (int): Hidden size E of the transformer.
     normalize_inputs (bool): Layer-normalise both inputs before the mean.
     """
-    return fusion_layer("mean-fusion", MeanFusionModule(normalize_inputs), width)
+    return wrap_fusion_module("mean-fusion", MeanFusionModule(normalize_inputs), width)
 
 
 @registry.architectures("spacy-dlfa.ConcatFusion.v1")
@@ -185,7 +185,7 @@ def build_concat_fusion(
     lr_scale (float): Learning rate of the projection relative to the optimizer's.
     """
     module = ConcatFusionModule(width, dropout, normalize_inputs, init_to_last)
-    return fusion_layer("concat-fusion", module, width, lr_scale)
+    return wrap_fusion_module("concat-fusion", module, width, lr_scale)
 
 
 @registry.optimizers("spacy-dlfa.UniformAveragingAdam.v1")

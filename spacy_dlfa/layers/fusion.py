@@ -159,7 +159,7 @@ class ScaledLearningRateShim(AveragedParamsPyTorchShim):
             torch_data.grad.zero_()
 
 
-def fusion_layer(name: str, module: nn.Module, width: Optional[int], lr_scale: float = 1.0) -> FusionT:
+def wrap_fusion_module(name: str, module: nn.Module, width: Optional[int], lr_scale: float = 1.0) -> FusionT:
     """Wrap a fusion module as a thinc layer ``(Ragged, Ragged) -> Ragged``."""
     return Model(
         name,
