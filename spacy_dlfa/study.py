@@ -21,7 +21,7 @@ attacked from there instead of being trained again.
 ``e5-small-L6``, ``intfloat/multilingual-e5-small`` -> ``multilingual-e5-small``).
 Finished steps are skipped, as in the grid.
 
-Fused layer per size (:func:`fusion_layer`): ``cap`` (default) keeps the
+Fused layer per size (:func:`fused_layer_for_depth`): ``cap`` (default) keeps the
 requested layer and caps it at ``depth - 1``: truncated models share their
 lower layers with the full model, so e5-small-L8 fuses the very same layer 6
 as e5-small, and L4/L6 fuse their second-to-last layer (3, 5). ``relative``
@@ -70,7 +70,7 @@ def describe_model(source: str) -> StudyModel:
     return StudyModel(source, model_name(source), config.num_hidden_layers, config.hidden_size)
 
 
-def fusion_layer(layer: int, depth: int, rule: str = "cap") -> int:
+def fused_layer_for_depth(layer: int, depth: int, rule: str = "cap") -> int:
     """The lower layer fused with the last one for a model of ``depth`` layers (module docstring)."""
     if depth < 2:
         raise ValueError(f"DLFA needs at least 2 layers to fuse a lower one with the last; the model has {depth}")
@@ -86,7 +86,7 @@ def study_runs(task: str, model: StudyModel, layer: int, seeds: Sequence[int], v
     unknown = sorted(set(variants) - set(STUDY_VARIANTS))
     if unknown:
         raise ValueError(f"unknown study variants {unknown}: use {', '.join(STUDY_VARIANTS)}")
-    fused = fusion_layer(layer, model.layers, rule) if "dlfa" in variants else None
+    fused = fused_layer_for_depth(layer, model.layers, rule) if "dlfa" in variants else None
     return [Run(task, variant, seed, fused if variant == "dlfa" else None) for seed in seeds for variant in variants]
 
 

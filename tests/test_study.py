@@ -11,7 +11,7 @@ from conftest import REPO, TINY_LAYERS
 from spacy_dlfa.cli import app
 from spacy_dlfa.experiments import Settings
 from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
-from spacy_dlfa.study import StudyModel, fusion_layer, model_name, model_settings, study_runs
+from spacy_dlfa.study import StudyModel, fused_layer_for_depth, model_name, model_settings, study_runs
 from spacy_dlfa.study_report import ranks, script_of, spearman, write_study_report
 
 
@@ -75,12 +75,12 @@ def test_model_command_with_layers(tmp_path):
 
 
 def test_fusion_layer_rules_and_the_study_plan(tmp_path):
-    assert [fusion_layer(6, depth) for depth in (2, 4, 6, 8, 12)] == [1, 3, 5, 6, 6]
-    assert [fusion_layer(6, depth, "relative") for depth in (2, 4, 6, 8, 12)] == [1, 2, 3, 4, 6]
+    assert [fused_layer_for_depth(6, depth) for depth in (2, 4, 6, 8, 12)] == [1, 3, 5, 6, 6]
+    assert [fused_layer_for_depth(6, depth, "relative") for depth in (2, 4, 6, 8, 12)] == [1, 2, 3, 4, 6]
     with pytest.raises(ValueError, match="at least 2 layers"):
-        fusion_layer(6, 1)
+        fused_layer_for_depth(6, 1)
     with pytest.raises(ValueError, match="unknown fusion rule"):
-        fusion_layer(6, 4, "half")
+        fused_layer_for_depth(6, 4, "half")
     assert model_name("assets/e5-small-L4") == "e5-small-L4" and model_name("intfloat/multilingual-e5-small") == "multilingual-e5-small"
     model = StudyModel("assets/e5-small-L4", "e5-small-L4", 4, 384)
     assert [r.name for r in study_runs("ner", model, 6, [0, 1])] == ["baseline_s0", "dlfa_l3_s0", "baseline_s1", "dlfa_l3_s1"]
