@@ -39,7 +39,7 @@ def build_transformer_model(
 
     name (str): Hugging Face model name or local folder, e.g.
         ``bert-base-multilingual-cased`` or a folder written by
-        ``python -m spacy_dlfa model``.
+        ``python -m spacy_dlfa data model``.
     get_spans (Callable[[List[Doc]], List[List[Span]]]): Splits docs into
         spans that fit the model's window, e.g. ``spacy-transformers.strided_spans.v1``.
     tokenizer_config (dict): Settings for ``AutoTokenizer.from_pretrained``.

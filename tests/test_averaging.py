@@ -130,7 +130,7 @@ def test_runs_with_different_settings_are_refused_naming_the_setting(two_runs, t
 
 
 def _invoke(*args: str):
-    result = CliRunner().invoke(app, ["average-runs", *args])
+    result = CliRunner().invoke(app, ["run", "average", *args])
     return result.exit_code, " ".join(result.output.split())  # wasabi wraps long lines
 
 

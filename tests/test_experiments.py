@@ -238,7 +238,7 @@ def test_the_experiments_cli_reports_a_mismatched_run_without_a_traceback(tmp_pa
 
     settings, run = _settings(tmp_path), Run("ner", "baseline", 0)
     _finished_run(settings, run)
-    result = CliRunner().invoke(app, ["experiments", "ner", "--stages", "headline", "--layer", "6", "--variants", "baseline", "--seeds", "0",
+    result = CliRunner().invoke(app, ["run", "grid", "ner", "--stages", "headline", "--layer", "6", "--variants", "baseline", "--seeds", "0",
                                       "--targets", "de", "--corpus-dir", str(settings.corpus_dir), "--training-dir", str(settings.training_dir),
                                       "--metrics-dir", str(settings.metrics_dir), "--configs-dir", str(settings.configs_dir),
                                       "--max-steps", "100", "--batch-size", "64"])
@@ -273,15 +273,15 @@ def test_overrides_change_only_their_settings_and_reject_unknown_paths(tmp_path)
 @pytest.mark.parametrize("item,parsed", [("a.b=0.5", ("a.b", 0.5)), ("a.fuse_at=wordpiece", ("a.fuse_at", "wordpiece")),
                                          ("a.frozen=false", ("a.frozen", False)), ("a.gate_init=null", ("a.gate_init", None))])
 def test_set_options_parse_json_values_or_text(item, parsed):
-    from spacy_dlfa.cli import _override
+    from spacy_dlfa.cli.options import config_override
 
-    assert _override(item) == parsed
+    assert config_override(item) == parsed
 
 
 def test_a_set_option_without_a_value_is_refused():
     import typer
 
-    from spacy_dlfa.cli import _override
+    from spacy_dlfa.cli.options import config_override
 
     with pytest.raises(typer.BadParameter, match="expected PATH=VALUE, got 'a.b'"):
-        _override("a.b")
+        config_override("a.b")

@@ -65,7 +65,7 @@ def test_cli_scores_every_hidden_layer_of_the_tiny_model(tiny_bert, tmp_path, si
     _write(tmp_path / "xnli", "en", EN)
     _write(tmp_path / "xnli", "de", DE)
     output = tmp_path / "alignment.json"
-    result = CliRunner().invoke(app, ["layer-alignment", str(tiny_bert), str(tmp_path / "xnli"), str(output), "--languages", "de", "--limit", "3"])
+    result = CliRunner().invoke(app, ["analyse", "layer-alignment", str(tiny_bert), str(tmp_path / "xnli"), str(output), "--languages", "de", "--limit", "3"])
     assert result.exit_code == 0, result.output
     scores = json.loads(output.read_text())
     assert (scores["languages"], scores["sentences"], len(scores["layers"])) == (["en", "de"], 3, TINY_LAYERS + 1)

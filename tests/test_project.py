@@ -83,7 +83,7 @@ PREDICTIONS = (
 def test_packaged_pipeline_loads_in_a_fresh_process(smoke_project, tmp_path):
     model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
     meta = tmp_path / "meta.json"
-    _run([sys.executable, "-m", "spacy_dlfa", "meta", str(model), str(smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"), str(meta), "--name", "smoke_ner"], tmp_path)
+    _run([sys.executable, "-m", "spacy_dlfa", "report", "meta", str(model), str(smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"), str(meta), "--name", "smoke_ner"], tmp_path)
     (tmp_path / "packages").mkdir()
     _run([sys.executable, "-m", "spacy", "package", str(model), str(tmp_path / "packages"), "--meta-path", str(meta), "--build", "wheel"], tmp_path)
     wheel = next((tmp_path / "packages").glob("xx_smoke_ner-*/dist/*.whl"))

@@ -336,7 +336,7 @@ def write_docs(path: Path, docs: List[Doc]) -> Path:
 
 
 def invoke(*args):
-    result = CliRunner().invoke(app, ["attack", *map(str, args)])
+    result = CliRunner().invoke(app, ["analyse", "attack", *map(str, args)])
     return result, " ".join(result.output.split())  # wasabi wraps long lines
 
 

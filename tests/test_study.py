@@ -61,16 +61,16 @@ def test_truncation_refuses_other_architectures(tiny_bert, tmp_path):
 
 def test_model_command_with_layers(tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["model", "tiny", str(tmp_path / "full")])
+    result = runner.invoke(app, ["data", "model", "tiny", str(tmp_path / "full")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["model", "tiny", str(tmp_path / "L2"), "--layers", "2"])
+    result = runner.invoke(app, ["data", "model", "tiny", str(tmp_path / "L2"), "--layers", "2"])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "L2" / "config.json").read_text())["num_hidden_layers"] == 2
     assert "2 layers" in result.output and f"{count_parameters(tmp_path / 'L2')['total']:,} parameters" in result.output
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # the full temporary model is removed
-    result = runner.invoke(app, ["model", str(tmp_path / "full"), str(tmp_path / "L1"), "--layers", "1"])
+    result = runner.invoke(app, ["data", "model", str(tmp_path / "full"), str(tmp_path / "L1"), "--layers", "1"])
     assert result.exit_code == 0 and count_parameters(tmp_path / "L1")["total"] < count_parameters(tmp_path / "L2")["total"]
-    result = runner.invoke(app, ["model", str(tmp_path / "full"), str(tmp_path / "L9"), "--layers", "9"])
+    result = runner.invoke(app, ["data", "model", str(tmp_path / "full"), str(tmp_path / "L9"), "--layers", "9"])
     assert result.exit_code == 1 and "use 1..3" in result.output
 
 
@@ -208,7 +208,7 @@ def test_a_pair_run_at_chance_balanced_accuracy_is_marked_as_not_learned(tmp_pat
 
 
 def test_study_report_without_data(tmp_path):
-    result = CliRunner().invoke(app, ["study-report", str(tmp_path / "missing"), str(tmp_path / "reports")])
+    result = CliRunner().invoke(app, ["report", "study", str(tmp_path / "missing"), str(tmp_path / "reports")])
     assert result.exit_code == 0, result.output
     assert "No study metrics found" in (tmp_path / "reports" / "robustness.md").read_text()
     (tmp_path / "empty").mkdir()
@@ -286,8 +286,8 @@ def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_pa
     import spacy_dlfa.study
 
     seen = {}
-    monkeypatch.setattr(spacy_dlfa.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest: seen.update(attack=attack, seeds=seeds))
-    result = CliRunner().invoke(app, ["study", "ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
+    monkeypatch.setattr(spacy_dlfa.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest, **options: seen.update(attack=attack, seeds=seeds))
+    result = CliRunner().invoke(app, ["run", "study", "ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
                                       "--budget", "2", "--candidates", "4", "--attack-seed", "3", "--attack-limit", "5"])
     assert result.exit_code == 0, result.output
     assert (seen["seeds"], seen["attack"].budget, seen["attack"].candidates, seen["attack"].seed) == ([1, 2], 2, 4, 3)

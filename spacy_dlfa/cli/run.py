@@ -1,0 +1,132 @@
+"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study) and their average."""
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..experiments import VARIANTS
+from ..study import DEFAULT_VARIANTS, FUSION_RULES
+from .options import (ADDRESS, ATTACK, BATCH_SIZE, BUDGET, CANDIDATES, CONFIGS_DIR, CORPUS_DIR, GPU_ID, LEXICON, MAX_STEPS, POOL,
+                      RATE, TARGETS, TASK, TRANSFORMER, concurrency_option, config_override, engine_option, fail, group, list_option,
+                      num_cpus_option, num_gpus_option, ray_settings, split_list, whole_numbers)
+
+app = group("run", "Train and evaluate many runs, resumable: the grid (sweep, seeds, ablations), the model-size study, the average of runs.")
+
+RUN_ERRORS = (ValueError, OSError, ImportError, RuntimeError)
+
+
+@app.command()
+def grid(
+    task: str = TASK,
+    stages: List[str] = list_option(["sweep headline ablations"], "Stages to run, in order: sweep, headline, ablations"),
+    layers: List[str] = list_option(["2 4 6 8 10"], "Lower layers for the sweep"),
+    seeds: List[str] = list_option(["0 1 2"], "Seeds of the headline pair (the first one also for sweep and ablations)"),
+    layer: int = typer.Option(-1, help="Fused layer for headline/ablations (-1: choose on English dev from the sweep)"),
+    variants: List[str] = list_option([" ".join(VARIANTS)], "Run only these variants"),
+    targets: List[str] = TARGETS,
+    transformer: str = TRANSFORMER,
+    hidden_width: int = typer.Option(384, help="The transformer's hidden width"),
+    corpus_dir: Path = CORPUS_DIR,
+    training_dir: Path = typer.Option(Path("training/experiments"), help="Folder for <task>/<run>/ pipelines"),
+    metrics_dir: Path = typer.Option(Path("metrics/experiments"), help="Folder for <task>/<run>/ metrics"),
+    configs_dir: Path = CONFIGS_DIR,
+    max_steps: int = MAX_STEPS,
+    batch_size: int = BATCH_SIZE,
+    gpu_id: int = GPU_ID,
+    overrides: List[str] = typer.Option([], "--set", help="PATH=VALUE config override for every run, repeatable, e.g. "
+                                        "components.ner.model.tok2vec.fusion.gate_init=0.5 (use other --training-dir/--metrics-dir)"),
+    raw_text: bool = typer.Option(False, "--raw-text/--no-raw-text", help="Also score each run on the raw text (<lang>.raw, "
+                                  "about twice the evaluation time); off: the variants share one tokenizer and are compared on gold tokens"),
+    engine: str = engine_option("one run after another", "the runs of a stage as Ray tasks"),
+    address: Optional[str] = ADDRESS,
+    num_cpus: float = num_cpus_option("run"),
+    num_gpus: float = num_gpus_option("run", " (--gpu-id is then ignored: each run sees its own as device 0)"),
+    concurrency: int = concurrency_option("runs"),
+) -> None:
+    """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
+    from ..experiments import Settings as GridSettings
+    from ..experiments import run_grid
+
+    settings = GridSettings(transformer=transformer, hidden_width=hidden_width, corpus_dir=corpus_dir, training_dir=training_dir,
+                            metrics_dir=metrics_dir, configs_dir=configs_dir, max_steps=max_steps, batch_size=batch_size,
+                            targets=split_list(targets, "--targets"), gpu_id=gpu_id,
+                            overrides=dict(config_override(item) for item in overrides), raw_text=raw_text)
+    try:
+        run_grid(task, split_list(stages, "--stages"), whole_numbers(layers, "--layers"), whole_numbers(seeds, "--seeds"), settings,
+                 layer=None if layer < 0 else layer, variants=split_list(variants, "--variants"), engine=engine,
+                 cluster=ray_settings(address, concurrency, num_cpus, num_gpus))
+    except (KeyError, *RUN_ERRORS) as err:  # KeyError: a --set path the config lacks
+        fail(err)
+
+
+@app.command()
+def study(
+    task: str = TASK,
+    models: List[str] = list_option(..., "Model folders or hub names (e.g. assets/e5-small-L4 assets/e5-small)"),
+    targets: List[str] = TARGETS,
+    corpus_dir: Path = CORPUS_DIR,
+    layer: int = typer.Option(6, help="Fused lower layer for a 12-layer model, adapted per size by --fusion-rule"),
+    fusion_rule: str = typer.Option("cap", help=f"One of {', '.join(FUSION_RULES)}. cap: min(layer, depth-1); "
+                                    "relative: round(layer*depth/12), in 1..depth-1"),
+    seeds: List[str] = list_option(["0"], "Training seeds"),
+    variants: List[str] = list_option([" ".join(DEFAULT_VARIANTS)], "Any of baseline, dlfa, aif_last (the normalised-last-layer control)"),
+    attack_name: str = ATTACK,
+    rate: float = RATE,
+    budget: int = BUDGET,
+    candidates: int = CANDIDATES,
+    attack_seed: int = typer.Option(0, help="Seed of the perturbation (the training seeds are --seeds)"),
+    attack_limit: int = typer.Option(0, help="First N examples per language for the attack (0 = all)"),
+    pool: Optional[Path] = POOL,
+    lexicon: Optional[Path] = LEXICON,
+    training_dir: Path = typer.Option(Path("training/study"), help="Folder for <model>/<task>/<run>/ pipelines"),
+    metrics_dir: Path = typer.Option(Path("metrics/study"), help="Folder for <model>/<task>/<run>/ metrics and attacks"),
+    reuse_training_dir: Optional[Path] = typer.Option(None, help="Reuse runs finished here with the same config "
+                                                       "(e.g. training/experiments for the full model) instead of training them again"),
+    configs_dir: Path = CONFIGS_DIR,
+    max_steps: int = MAX_STEPS,
+    batch_size: int = BATCH_SIZE,
+    gpu_id: int = GPU_ID,
+    engine: str = engine_option("one cell after another", "every cell a Ray task"),
+    address: Optional[str] = ADDRESS,
+    num_cpus: float = num_cpus_option("cell"),
+    num_gpus: float = num_gpus_option("cell", " (--gpu-id is then ignored)"),
+    concurrency: int = concurrency_option("cells"),
+) -> None:
+    """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
+    from ..experiments import Settings as GridSettings
+    from ..robustness.run import Settings as AttackSettings
+    from ..study import run_study
+
+    # the transformer and its width are set per model by the study
+    template = GridSettings(transformer="", hidden_width=0, corpus_dir=corpus_dir, training_dir=training_dir, metrics_dir=metrics_dir,
+                            configs_dir=configs_dir, max_steps=max_steps, batch_size=batch_size,
+                            targets=split_list(targets, "--targets"), gpu_id=gpu_id)
+    attack = AttackSettings(name=attack_name, rate=rate, budget=budget, candidates=candidates, seed=attack_seed, limit=attack_limit)
+    try:
+        run_study(task, split_list(models, "--models"), layer, whole_numbers(seeds, "--seeds"), template, attack,
+                  variants=split_list(variants, "--variants"), rule=fusion_rule, pool=pool, lexicon=lexicon,
+                  reuse_dir=reuse_training_dir, engine=engine, cluster=ray_settings(address, concurrency, num_cpus, num_gpus))
+    except RUN_ERRORS as err:
+        fail(err)
+
+
+@app.command()
+def average(
+    output_dir: Path = typer.Argument(..., help="Pipeline folder to write"),
+    runs: List[Path] = typer.Argument(..., help="Two or more trained pipeline folders of one config and different seeds, "
+                                      "e.g. training/experiments/ner/dlfa_l10_s0/model-best"),
+    heads: str = typer.Option("average", help="average: the task heads are averaged too; first: the first run's heads "
+                              "(the transformer and the fusion modules are always averaged)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty OUTPUT_DIR"),
+) -> None:
+    """One pipeline whose weights are the uniform average of the runs' weights (runs of one config, different seeds)."""
+    from wasabi import msg
+
+    from ..averaging import average_runs
+
+    try:
+        spread = average_runs(output_dir, runs, heads, overwrite)
+    except (ValueError, OSError) as err:
+        fail(err)
+    listed = ", ".join(f"{group} {value:.4f}" for group, value in spread.items())
+    msg.good(f"{output_dir}: average of {len(runs)} runs (heads: {heads}); runs' distance from the average relative to its norm: {listed}")
