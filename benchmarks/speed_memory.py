@@ -193,7 +193,7 @@ def training(task: str, transformer: Path, width: int, layer: int, train: List[D
 
 
 def main(
-    transformer: Path = typer.Argument(..., help="Transformer folder (python -m spacy_dlfa model ...)", exists=True),
+    transformer: Path = typer.Argument(..., help="Transformer folder (python -m spacy_dlfa data model ...)", exists=True),
     corpus_dir: Path = typer.Argument(..., help="Folder with train.spacy and test-<lang>.spacy", exists=True),
     task: str = typer.Option("ner", help="ner or pos"),
     lang: str = typer.Option("", help="Test set for inference and memory (default: the first target found)"),

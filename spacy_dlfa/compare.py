@@ -1,4 +1,4 @@
-"""compare-runs: two evaluated runs of one task side by side, per language, on the
+"""analyse compare: two evaluated runs of one task side by side, per language, on the
 gold tokens and (where both have them) the raw text, with the paired bootstrap of
 the target average (``statistics.paired_bootstrap``: the same resampled sentences
 for both runs)."""

@@ -222,10 +222,10 @@ Every run is one cell `<variant>[_l<layer>]_s<seed>`; finished cells are skipped
 `metrics/experiments/<task>/<run>` and `training/experiments/<task>/<run>`, then e.g. (the project's step and
 batch settings; without them a run trains with the config's and is refused as a different run)
 
-    python -m spacy_dlfa experiments ner --stages headline --layer 10 --seeds 1 --variants dlfa --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner --max-steps 1500 --batch-size 256
-    python -m spacy_dlfa experiments pos --stages sweep --layers 4 --seeds 0 --targets "de_gsd fr_gsd es_gsd zh_gsd ru_gsd ja_gsd fi_tdt tr_imst ar_pud hi_pud" --corpus-dir corpus/pos --max-steps 1500 --batch-size 256
-    python -m spacy_dlfa experiments ner --stages ablations --layer 10 --seeds 0 --variants "mean_fusion concat_fusion aif_last" --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner --max-steps 1500 --batch-size 256
-    python -m spacy_dlfa experiments-report metrics/experiments reports
+    python -m spacy_dlfa run grid ner --stages headline --layer 10 --seeds 1 --variants dlfa --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner --max-steps 1500 --batch-size 256
+    python -m spacy_dlfa run grid pos --stages sweep --layers 4 --seeds 0 --targets "de_gsd fr_gsd es_gsd zh_gsd ru_gsd ja_gsd fi_tdt tr_imst ar_pud hi_pud" --corpus-dir corpus/pos --max-steps 1500 --batch-size 256
+    python -m spacy_dlfa run grid ner --stages ablations --layer 10 --seeds 0 --variants "mean_fusion concat_fusion aif_last" --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner --max-steps 1500 --batch-size 256
+    python -m spacy_dlfa report grid metrics/experiments reports
 
 or the whole grid with `python -m spacy project run experiments`. Inference and training speed of the baseline vs
 DLFA pipelines: `python benchmarks/speed_memory.py` (last output in `benchmarks/results/`). Times are wall-clock on 2 CPU cores; runs with one

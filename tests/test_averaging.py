@@ -1,4 +1,4 @@
-"""Across runs: average-runs writes a pipeline whose weights are the runs' elementwise mean."""
+"""Across runs: run average writes a pipeline whose weights are the runs' elementwise mean."""
 import shutil
 from pathlib import Path
 from typing import Dict

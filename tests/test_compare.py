@@ -1,4 +1,4 @@
-"""compare-runs: per-language scores from the per-sentence counts, '–' where a run lacks a file, and the change
+"""analyse compare: per-language scores from the per-sentence counts, '–' where a run lacks a file, and the change
 of the target average with its paired-bootstrap interval (exact values)."""
 import json
 
