@@ -2,22 +2,19 @@
 gold tokens and (where both have them) the raw text, with the paired bootstrap of
 the target average (``statistics.paired_bootstrap``: the same resampled sentences
 for both runs)."""
-import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy
 
-from .evaluation import RAW
+from .results import RAW, load_counts
 from .statistics import paired_bootstrap, score
 from .tasks import task_spec
 
 
-def _counts(run: Path, lang: str, suffix: str, key: str) -> Optional[numpy.ndarray]:
-    path = run / f"{lang}{suffix}.sentences.json"
-    if not path.exists():
-        return None
-    return numpy.asarray([json.loads(path.read_text(encoding="utf8"))[key]], dtype="f8")
+def _counts(counts: Dict[str, dict], lang: str, suffix: str, key: str) -> Optional[numpy.ndarray]:
+    found = counts.get(f"{lang}{suffix}")
+    return None if found is None else numpy.asarray([found[key]], dtype="f8")
 
 
 def compare_runs(task: str, before: Path, after: Path, languages: Sequence[str], targets: Sequence[str]) -> List[str]:
@@ -28,10 +25,11 @@ def compare_runs(task: str, before: Path, after: Path, languages: Sequence[str],
     lines = ["| language | before, gold tokens | after, gold tokens | change | before, raw text | after, raw text | change |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     pairs: Dict[str, Dict[str, Dict[str, numpy.ndarray]]] = {"": {"before": {}, "after": {}}, RAW: {"before": {}, "after": {}}}
+    counts_before, counts_after = load_counts(before), load_counts(after)
     for lang in languages:
         cells = []
         for suffix in ("", RAW):
-            old, new = _counts(before, lang, suffix, key), _counts(after, lang, suffix, key)
+            old, new = _counts(counts_before, lang, suffix, key), _counts(counts_after, lang, suffix, key)
             if old is None or new is None:
                 cells += ["–", "–", "–"]
                 continue

@@ -8,34 +8,33 @@ per-sentence counts that the paired bootstrap of the results report resamples.
 With ``raw_text`` it also does what ``spacy evaluate`` does without
 ``--gold-preproc``: the pipeline's own tokenizer reads each gold doc's text,
 and spaCy's ``Scorer`` aligns the predicted tokens to the gold ones. Those
-scores go to ``<lang>.raw.json`` (with ``<lang>.raw.sentences.json``), beside
-the gold-token ``<lang>.json``. spaCy's span scorer leaves out a predicted
-entity whose boundaries fall inside a gold token (it cannot be aligned), so
+scores and counts are kept as ``<lang>.raw`` beside the gold tokens' ``<lang>``
+(in the run folder's ``scores.json`` and ``sentences.json.gz``, ``results.py``).
+spaCy's span scorer leaves out a predicted entity whose boundaries fall inside a gold token (it cannot be aligned), so
 its ``ents_p``/``ents_f`` flatter a tokenizer that cuts finer than the gold;
 ``ents_char_p``/``_r``/``_f`` count every predicted entity, compared by
 character span and label (on the gold tokens the two are the same).
 Sentence-pair test sets (docs with ``cats``) have no raw-text form.
 """
 import importlib
-import json
 import re
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import spacy
-import srsly
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.training import Corpus, Example
 from thinc.api import require_gpu
 from wasabi import msg
 
+from .results import RAW, write_scores
+
 handle_scores_per_type = importlib.import_module("spacy.cli.evaluate").handle_scores_per_type
 
 # spacy evaluate's keys (every component's, as spacy evaluate orders them), plus cats_micro_f, the pair tasks'
 # TaskSpec.score_key: accuracy for exclusive classes (spacy evaluate shows macro F only)
-RAW = ".raw"  # <lang>.raw.json: scores on the raw text; load_metrics skips it (a second suffix)
 EVALUATE_KEYS = ("token_acc", "tag_acc", "pos_acc", "ents_p", "ents_r", "ents_f", "cats_score", "cats_micro_f", "speed")
 
 
@@ -111,12 +110,11 @@ def spacy_evaluate_json(scores: dict) -> dict:
 
 def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], output_dir: Path, gpu_id: int = -1,
                        raw_text: bool = False) -> Dict[str, dict]:
-    """Evaluate ``corpus_dir/test-<lang>.spacy`` for every language on the gold tokens; write
-    ``output_dir/<lang>.json`` (the keys of ``spacy evaluate --gold-preproc --output``) and
-    ``output_dir/<lang>.sentences.json`` (per-sentence counts); return the gold-token scores.
+    """Evaluate ``corpus_dir/test-<lang>.spacy`` for every language on the gold tokens; add
+    ``<lang>`` to ``output_dir``'s ``scores.json`` (the keys of ``spacy evaluate --gold-preproc
+    --output``) and ``sentences.json.gz`` (per-sentence counts); return the gold-token scores.
     With ``raw_text`` (not for sentence pairs) also on the raw text, tokenized by the pipeline:
-    ``<lang>.raw.json`` (``spacy evaluate --output`` keys plus ``ents_char_*``) and
-    ``<lang>.raw.sentences.json`` (``raw_sentence_counts``)."""
+    ``<lang>.raw`` (``spacy evaluate --output`` keys plus ``ents_char_*``; ``raw_sentence_counts``)."""
     missing = [str(corpus_dir / f"test-{lang}.spacy") for lang in languages if not (corpus_dir / f"test-{lang}.spacy").exists()]
     if missing:
         raise FileNotFoundError(f"evaluation data missing: {', '.join(missing)}")
@@ -142,28 +140,9 @@ def evaluate_languages(model: Path, corpus_dir: Path, languages: Sequence[str], 
                 raw.update(char_span_scores(counts))
             write_scores(output_dir, f"{lang}{RAW}", raw, counts)
             shown += f"; raw text {_shown(raw)}"
-        msg.text(f"[{number}/{len(languages)}] {lang}: {len(examples):,} sentences, {shown} ({time.perf_counter() - start:.0f} s) -> {output_dir / lang}.json")
+        msg.text(f"[{number}/{len(languages)}] {lang}: {len(examples):,} sentences, {shown} ({time.perf_counter() - start:.0f} s) -> {output_dir}")
     return results
 
 
 def _shown(scores: dict) -> str:
     return ", ".join(f"{key} {value:.3f}" for key, value in scores.items() if key in ("ents_f", "ents_char_f", "tag_acc", "cats_micro_f") and value is not None)
-
-
-def write_scores(output_dir: Path, lang: str, scores: dict, counts: Dict[str, list]) -> None:
-    """``<lang>.json`` (the keys of ``spacy evaluate --output``) and ``<lang>.sentences.json`` (per-sentence counts)."""
-    srsly.write_json(output_dir / f"{lang}.json", scores)
-    srsly.write_json(output_dir / f"{lang}.sentences.json", counts)
-
-
-def load_metrics(metrics_dir: Path) -> Dict[str, dict]:
-    """``{lang: scores}`` from the ``<lang>.json`` files that evaluate_languages wrote
-    (files with a second suffix, such as ``<lang>.sentences.json``, are not scores)."""
-    paths = [p for p in sorted(metrics_dir.glob("*.json")) if "." not in p.stem]
-    return {path.stem: json.loads(path.read_text(encoding="utf8")) for path in paths}
-
-
-def load_raw_metrics(metrics_dir: Path) -> Dict[str, dict]:
-    """``{lang: scores}`` from the raw-text ``<lang>.raw.json`` files (none: an empty dict)."""
-    paths = [p for p in sorted(metrics_dir.glob(f"*{RAW}.json")) if "." not in p.name[: -len(f"{RAW}.json")]]
-    return {path.name[: -len(f"{RAW}.json")]: json.loads(path.read_text(encoding="utf8")) for path in paths}

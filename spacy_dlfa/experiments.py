@@ -20,7 +20,8 @@ from thinc.api import Config
 from wasabi import msg
 
 from .distributed import RaySettings, run_jobs
-from .evaluation import RAW, evaluate_languages
+from .evaluation import evaluate_languages
+from .results import RAW, has_counts
 from .tasks import TASKS
 
 # aif_last: the AIF module fusing the last layer with itself, a control that
@@ -53,7 +54,7 @@ class Run:
 
 
 @dataclass
-class Settings:
+class GridSettings:
     transformer: str
     hidden_width: int
     corpus_dir: Path
@@ -67,12 +68,12 @@ class Settings:
     # dotted config paths -> values, applied to every run last (the investigation knobs, e.g.
     # {"components.ner.model.tok2vec.fusion.gate_init": 0.5}); give such runs their own training/metrics folders
     overrides: Mapping[str, Any] = field(default_factory=dict)
-    # also score the raw text (<lang>.raw.json): off for the grid, whose variants share one tokenizer and are
+    # also score the raw text (<lang>.raw): off for the grid, whose variants share one tokenizer and are
     # compared on the gold tokens; it would double each run's evaluation. The main job's evaluate step has it on.
     raw_text: bool = False
 
 
-def run_config(run: Run, settings: Settings):
+def run_config(run: Run, settings: GridSettings):
     spec = TASKS[run.task]
     component = spec.component
     config = load_config(settings.configs_dir / f"{spec.config_prefix}_{'baseline' if run.variant == 'baseline' else 'dlfa'}.cfg")
@@ -128,7 +129,7 @@ def config_differences(trained: Config, wanted: Config) -> Dict[str, Tuple[Any, 
     return {path: (old, new) for path, old, new in pairs if old != new and path not in RESULT_NEUTRAL_SETTINGS}
 
 
-def check_trained_with(run: Run, settings: Settings) -> None:
+def check_trained_with(run: Run, settings: GridSettings) -> None:
     """Refuse to reuse a finished run whose saved config differs from the one this run would train with."""
     output = settings.training_dir / run.task / run.name
     # runs trained by the main job keep only model-best's (filled) config
@@ -142,7 +143,7 @@ def check_trained_with(run: Run, settings: Settings) -> None:
                           "give this run its own --training-dir and --metrics-dir, or delete the folder to train it again")
 
 
-def train(run: Run, settings: Settings) -> Path:
+def train(run: Run, settings: GridSettings) -> Path:
     output = settings.training_dir / run.task / run.name
     model = output / "model-best"
     # spacy train rewrites model-last at every checkpoint, so only the marker written after it exits means finished
@@ -160,7 +161,7 @@ def train(run: Run, settings: Settings) -> Path:
     return model
 
 
-def dev_score(run: Run, settings: Settings) -> float:
+def dev_score(run: Run, settings: GridSettings) -> float:
     """English dev score of model-best, kept with the run's metrics."""
     saved = settings.metrics_dir / run.task / run.name / "run.meta.json"
     if saved.exists():
@@ -176,13 +177,15 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def evaluate(run: Run, settings: Settings) -> Path:
+def train_and_evaluate(run: Run, settings: GridSettings) -> Path:
+    """The run's metrics folder: trains the run (``train``, skipped when trained) and evaluates it on English
+    and every target, unless its metrics are already there (then only checks it was trained with these settings)."""
     metrics = settings.metrics_dir / run.task / run.name
     languages = [TASKS[run.task].source_language, *settings.targets]
-    wanted = [f"{lang}.sentences.json" for lang in languages]
+    wanted = list(languages)
     if settings.raw_text and not TASKS[run.task].is_pair:  # sentence pairs have no raw-text form
-        wanted += [f"{lang}{RAW}.sentences.json" for lang in languages]
-    if all((metrics / name).exists() for name in wanted):
+        wanted += [f"{lang}{RAW}" for lang in languages]
+    if has_counts(metrics, wanted):
         check_trained_with(run, settings)
         return metrics
     model = train(run, settings)
@@ -192,7 +195,7 @@ def evaluate(run: Run, settings: Settings) -> Path:
     return metrics
 
 
-def write_run_meta(run: Run, settings: Settings, model: Path, evaluate_seconds: float, **extra) -> None:
+def write_run_meta(run: Run, settings: GridSettings, model: Path, evaluate_seconds: float, **extra) -> None:
     """``run.meta.json`` beside a run's scores: English dev score, training and evaluation seconds, overrides."""
     train_seconds = model.parent / TRAINED_MARKER
     record = {
@@ -206,14 +209,14 @@ def write_run_meta(run: Run, settings: Settings, model: Path, evaluate_seconds: 
     (settings.metrics_dir / run.task / run.name / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
 
 
-def complete(run: Run, settings: Settings) -> Path:
+def complete(run: Run, settings: GridSettings) -> Path:
     start = time.perf_counter()
-    metrics = evaluate(run, settings)
+    metrics = train_and_evaluate(run, settings)
     msg.good(f"{run.task} {run.name} done ({time.perf_counter() - start:.0f} s)")
     return metrics
 
 
-def choose_layer(task: str, layers: Sequence[int], seed: int, settings: Settings) -> int:
+def choose_layer(task: str, layers: Sequence[int], seed: int, settings: GridSettings) -> int:
     scores = {layer: dev_score(Run(task, "dlfa", seed, layer), settings) for layer in layers}
     chosen = max(scores, key=scores.get)
     selection = {"criterion": f"English dev {TASKS[task].score_key} (model-best)", "dev_scores": scores, "chosen_layer": chosen}
@@ -237,12 +240,12 @@ def plan(task: str, stage: str, layers: Sequence[int], seeds: Sequence[int], cho
     raise ValueError(f"unknown stage {stage!r}: use sweep, headline or ablations")
 
 
-def complete_job(job: Tuple[Run, Settings]) -> Path:
+def complete_job(job: Tuple[Run, GridSettings]) -> Path:
     """``complete`` for one (run, settings) pair: a job for ``distributed.run_jobs``."""
     return complete(*job)
 
 
-def job_settings(settings: Settings, engine: str, cluster: Optional[RaySettings]) -> Settings:
+def job_settings(settings: GridSettings, engine: str, cluster: Optional[RaySettings]) -> GridSettings:
     """On Ray a job with GPUs sees only its own, as device 0; a job without sees none."""
     if engine != "ray":
         return settings
@@ -254,7 +257,7 @@ def run_grid(
     stages: Sequence[str],
     layers: Sequence[int],
     seeds: Sequence[int],
-    settings: Settings,
+    settings: GridSettings,
     layer: Optional[int] = None,
     variants: Sequence[str] = VARIANTS,
     engine: str = "local",

@@ -1,7 +1,7 @@
 """Report of the experiment grid: summary JSON, tables with seeds and bootstrap CIs, plots.
 
-Reads ``<metrics_root>/<task>/<run>/<lang>.json`` and ``<lang>.sentences.json``
-as written by ``experiments.evaluate``; runs are named ``<variant>[_l<layer>]_s<seed>``.
+Reads ``<metrics_root>/<task>/<run>/scores.json`` and ``sentences.json.gz``
+(``results.py``) as written by ``experiments.evaluate``; runs are named ``<variant>[_l<layer>]_s<seed>``.
 """
 import json
 from collections import defaultdict
@@ -11,8 +11,8 @@ from typing import Dict, List, Optional, Tuple
 
 from wasabi import msg
 
-from .evaluation import load_metrics
 from .experiments import VARIANTS, parse_run_name
+from .results import load_counts, load_metrics
 from .statistics import paired_bootstrap, stack_seeds
 from .tasks import TASKS
 
@@ -67,10 +67,8 @@ def _on_seeds(group: dict, seeds: List[str]) -> dict:
 def _counts(task: str, group: dict) -> Dict[str, object]:
     """{lang: (seeds, sentences, k) counts} of a group's runs, read once per group."""
     if "_counts" not in group:
-        group["_counts"] = {
-            lang: stack_seeds([json.loads((run_dir / f"{lang}.sentences.json").read_text()) for run_dir in group["_dirs"].values()], TASKS[task].count_key)
-            for lang in group["mean"]
-        }
+        per_seed = [load_counts(run_dir) for run_dir in group["_dirs"].values()]
+        group["_counts"] = {lang: stack_seeds([counts[lang] for counts in per_seed], TASKS[task].count_key) for lang in group["mean"]}
     return group["_counts"]
 
 

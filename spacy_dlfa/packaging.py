@@ -4,7 +4,7 @@ from pathlib import Path
 import srsly
 from wasabi import msg
 
-from .evaluation import load_metrics
+from .results import load_metrics
 from .tasks import TASKS
 
 # every task's TaskSpec.package_keys, in task order

@@ -1,11 +1,11 @@
 """Markdown tables and PNG charts from the metrics JSON of `spacy evaluate`.
 
-Layout read: ``<metrics_dir>/<task>_<variant>/<lang>.json``, e.g.
-``metrics/ner_dlfa/de.json``. The average is over the target languages only
+Layout read: ``<metrics_dir>/<task>_<variant>/scores.json`` (``results.py``), e.g.
+``metrics/ner_dlfa/scores.json``. The average is over the target languages only
 (the source language, English, is shown but not averaged). For NER and POS
-each variant has two columns: the gold tokens (``<lang>.json``) and the raw
-text tokenized by the pipeline (``<lang>.raw.json``; NER F1 by character span,
-``ents_char_f``, the gold column's measure; "–" where there is no raw-text file).
+each variant has two columns: the gold tokens (``<lang>``) and the raw
+text tokenized by the pipeline (``<lang>.raw``; NER F1 by character span,
+``ents_char_f``, the gold column's measure; "–" where there is no raw-text score).
 """
 from pathlib import Path
 from statistics import mean
@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 
 from wasabi import msg
 
-from .evaluation import load_metrics, load_raw_metrics
+from .results import load_metrics, load_raw_metrics
 from .tasks import TASKS
 
 Table = Dict[str, Dict[str, float]]  # variant -> lang -> score in percent
@@ -93,8 +93,8 @@ def plot(task: str, table: Table, output: Path) -> None:
 def write_report(metrics_dir: Path, output_dir: Path, title: str = "Zero-shot results") -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     sections = [f"# {title}", "", f"Scores in percent from `spacy evaluate`; metrics in `{metrics_dir}`. NER and POS: "
-                "*gold tokens* as `spacy evaluate --gold-preproc` (`<lang>.json`), *raw text* tokenized by the pipeline and "
-                "aligned to the gold tokens as `spacy evaluate` (`<lang>.raw.json`; NER F1 by character span), "
+                "*gold tokens* as `spacy evaluate --gold-preproc` (`<lang>` in each run's `scores.json`), *raw text* tokenized by the pipeline and "
+                "aligned to the gold tokens as `spacy evaluate` (`<lang>.raw`; NER F1 by character span), "
                 "– where not evaluated.", ""]
     for task in TASKS:
         table = collect(metrics_dir, task)

@@ -2,14 +2,14 @@
 
 For every model (a folder such as ``assets/e5-small-L6``, or a hub name), the
 baseline and DLFA are trained with :mod:`.experiments` (``train`` with
-per-model :class:`~.experiments.Settings`), then the test sets are attacked
+per-model :class:`~.experiments.GridSettings`), then the test sets are attacked
 with :func:`.robustness.run.attack_languages`, whose clean pass also writes
 the run's clean scores (``evaluate`` only scores them on its own when the
 attack sees only its first ``limit`` examples):
 
 * training: ``<training_dir>/<model_name>/<task>/<run>/``
-* metrics:  ``<metrics_dir>/<model_name>/<task>/<run>/<lang>.json`` (+ sentences, run.meta)
-* attacks:  ``<metrics_dir>/<model_name>/<task>/<run>/attacks/<label>/<lang>.json`` (:func:`attack_label`)
+* metrics:  ``<metrics_dir>/<model_name>/<task>/<run>/scores.json`` (+ sentences.json.gz, run.meta.json)
+* attacks:  ``<metrics_dir>/<model_name>/<task>/<run>/attacks/<label>/scores.json`` (:func:`attack_label`)
 * model:    ``<metrics_dir>/<model_name>/model.json`` (source, depth, width, parameters)
 
 With ``reuse_dir`` (the experiments grid's ``training/experiments``), a run
@@ -37,9 +37,10 @@ from typing import Dict, List, Optional, Sequence
 from wasabi import msg
 
 from .distributed import RaySettings, run_jobs
-from .experiments import (TRAINED_MARKER, Run, RunMismatch, Settings, check_trained_with, evaluate, job_settings, train,
-                          write_run_meta)
-from .robustness.run import Settings as AttackSettings
+from .experiments import (TRAINED_MARKER, GridSettings, Run, RunMismatch, check_trained_with, job_settings, train,
+                          train_and_evaluate, write_run_meta)
+from .results import has_counts, load_metrics
+from .robustness.run import AttackSettings
 from .robustness.run import attack_languages, check_settings
 from .tasks import TASKS
 
@@ -90,13 +91,13 @@ def study_runs(task: str, model: StudyModel, layer: int, seeds: Sequence[int], v
     return [Run(task, variant, seed, fused if variant == "dlfa" else None) for seed in seeds for variant in variants]
 
 
-def model_settings(model: StudyModel, template: Settings) -> Settings:
+def model_settings(model: StudyModel, template: GridSettings) -> GridSettings:
     """``template`` with the model's transformer, width and per-model training/metrics folders."""
     return replace(template, transformer=model.source, hidden_width=model.hidden,
                    training_dir=template.training_dir / model.name, metrics_dir=template.metrics_dir / model.name)
 
 
-def run_settings(run: Run, settings: Settings, reuse_dir: Optional[Path] = None) -> Settings:
+def run_settings(run: Run, settings: GridSettings, reuse_dir: Optional[Path] = None) -> GridSettings:
     """``settings``, or the same with ``reuse_dir`` as training folder when the run is finished there with the same config."""
     own = settings.training_dir / run.task / run.name / TRAINED_MARKER
     if reuse_dir is None or own.exists() or not (reuse_dir / run.task / run.name / TRAINED_MARKER).exists():
@@ -116,7 +117,7 @@ def attack_label(attack: AttackSettings) -> str:
     return f"{attack.name}_{strength}_seed{attack.seed}" + (f"_first{attack.limit}" if attack.limit else "")
 
 
-def attack_dir(run: Run, settings: Settings, attack: AttackSettings) -> Path:
+def attack_dir(run: Run, settings: GridSettings, attack: AttackSettings) -> Path:
     return settings.metrics_dir / run.task / run.name / "attacks" / attack_label(attack)
 
 
@@ -146,15 +147,15 @@ def parameter_counts(source: str) -> Dict[str, int]:
     return {**parts, "layers": module.config.num_hidden_layers}
 
 
-def attack_run(run: Run, settings: Settings, attack: AttackSettings, pool: Optional[Path] = None,
+def attack_run(run: Run, settings: GridSettings, attack: AttackSettings, pool: Optional[Path] = None,
                lexicon: Optional[Path] = None) -> Path:
     output = attack_dir(run, settings, attack)
     languages = [TASKS[run.task].source_language, *settings.targets]
-    if all((output / f"{lang}.json").exists() for lang in languages):
+    if set(languages) <= set(load_metrics(output)):
         return output
     model = train(run, settings)
     metrics = settings.metrics_dir / run.task / run.name
-    evaluated = all((metrics / f"{lang}.sentences.json").exists() for lang in languages)
+    evaluated = has_counts(metrics, languages)
     clean_dir = None if attack.limit or evaluated else metrics
     start = time.perf_counter()
     attack_languages(model, settings.corpus_dir, output, attack.name, languages, attack.rate, attack.budget,
@@ -170,7 +171,7 @@ class StudyCell:
 
     model_name: str
     run: Run
-    settings: Settings
+    settings: GridSettings
     attack: AttackSettings
     pool: Optional[Path] = None
     lexicon: Optional[Path] = None
@@ -181,12 +182,12 @@ class StudyCell:
 
 def study_cell(cell: StudyCell) -> Path:
     output = attack_run(cell.run, cell.settings, cell.attack, cell.pool, cell.lexicon)
-    evaluate(cell.run, cell.settings)  # nothing left to do unless the attack saw only its first `limit` examples
+    train_and_evaluate(cell.run, cell.settings)  # nothing left to do unless the attack saw only its first `limit` examples
     msg.good(f"{cell.describe()}: evaluated and attacked ({cell.attack.name})")
     return output
 
 
-def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: Settings, attack: AttackSettings,
+def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: GridSettings, attack: AttackSettings,
               variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", pool: Optional[Path] = None,
               lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None, engine: str = "local",
               cluster: Optional[RaySettings] = None) -> List[Path]:

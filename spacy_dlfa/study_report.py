@@ -1,7 +1,7 @@
 """``reports/robustness.md``: adversarial robustness vs model size, from ``metrics/study/``.
 
 Reads the layout that :mod:`.study` writes
-(``<root>/<model>/<task>/<run>/attacks/<label>/<lang>.json``, label e.g. ``char_noise_rate0.2_seed0``,
+(``<root>/<model>/<task>/<run>/attacks/<label>/scores.json``, ``results.py``; label e.g. ``char_noise_rate0.2_seed0``,
 and ``<root>/<model>/model.json``). Per task and attack: a table model |
 parameters | variant | clean | attacked | relative drop (averages over the
 target languages, source excluded; seeds averaged per language first;
@@ -12,7 +12,7 @@ the robustness ratio attacked/clean against the parameter count (one line per
 variant), Spearman's correlation of the drop with parameter count and with
 clean score over the learned cells, the ratio per writing system, DLFA's relative drop minus the baseline's per model
 with a paired bootstrap interval over sentences (where the attacks wrote
-per-sentence counts, ``<lang>.sentences.json``), and a generated "what was
+per-sentence counts, ``sentences.json.gz``), and a generated "what was
 measured / limits" note; above them an overview of the relative drops of every
 task per model, and a link to the hand-written conclusion when ``robustness_conclusion.md``
 is beside the report.
@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy
 from wasabi import msg
 
-from .evaluation import load_metrics
 from .experiments import parse_run_name
+from .results import load_counts, load_metrics
 from .statistics import drop_difference
 from .tasks import TASKS
 
@@ -141,6 +141,7 @@ def collect_study(root: Path) -> List[Row]:
             key = (model_dir.name, task, attack_dir.name, parsed["variant"])
             row = rows.setdefault(key, Row(*key, record.get("parameters", {}).get("total"), record.get("layers")))
             row.seeds.add(parsed["seed"])
+            clean, counts = load_metrics(attack_dir.parent.parent), load_counts(attack_dir)
             for lang, data in load_metrics(attack_dir).items():
                 block = data.get("attack") or {}
                 if block.get("clean") is not None and block.get("attacked") is not None:
@@ -148,16 +149,12 @@ def collect_study(root: Path) -> List[Row]:
                     row.settings = {k: block.get(k) for k in ("name", "rate", "budget", "candidates", "seed", "limit")}
                     if block.get("success_rate") is not None:
                         row.success[lang].append(block["success_rate"])
-                    clean_scores = attack_dir.parent.parent / f"{lang}.json"
-                    if TASKS[task].is_pair and clean_scores.exists():
-                        macro_recall = json.loads(clean_scores.read_text(encoding="utf8")).get("cats_macro_r")
-                        if macro_recall is not None:
-                            row.balanced[lang].append(macro_recall)
-                    sentences = attack_dir / f"{lang}.sentences.json"
-                    if sentences.exists():
-                        counts = json.loads(sentences.read_text(encoding="utf8"))
+                    macro_recall = clean.get(lang, {}).get("cats_macro_r")
+                    if TASKS[task].is_pair and macro_recall is not None:
+                        row.balanced[lang].append(macro_recall)
+                    if lang in counts:
                         key = TASKS[task].count_key
-                        row.counts[lang].append((counts["clean"][key], counts["attacked"][key]))
+                        row.counts[lang].append((counts[lang]["clean"][key], counts[lang]["attacked"][key]))
     # an attack still running may have scored only the source language: nothing to average yet
     return sorted((r for r in rows.values() if r.targets()), key=lambda r: (r.task, r.attack, r.parameters or 0, r.model, r.variant))
 

@@ -1,16 +1,13 @@
-"""analyse compare: per-language scores from the per-sentence counts, '–' where a run lacks a file, and the change
+"""analyse compare: per-language scores from the per-sentence counts, '–' where a run lacks a set, and the change
 of the target average with its paired-bootstrap interval (exact values)."""
-import json
-
 from spacy_dlfa.compare import compare_runs
+from spacy_dlfa.results import SENTENCES, counts_bytes
 
 
 def write_run(folder, counts, raw=None):
     folder.mkdir(parents=True)
-    for lang, rows in counts.items():
-        (folder / f"{lang}.sentences.json").write_text(json.dumps({"ents": rows}))
-    for lang, rows in (raw or {}).items():
-        (folder / f"{lang}.raw.sentences.json").write_text(json.dumps({"ents": rows}))
+    rows = {**{lang: {"ents": rows} for lang, rows in counts.items()}, **{f"{lang}.raw": {"ents": rows} for lang, rows in (raw or {}).items()}}
+    (folder / SENTENCES).write_bytes(counts_bytes(rows))
 
 
 def test_two_runs_side_by_side(tmp_path):

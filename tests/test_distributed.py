@@ -8,7 +8,8 @@ import pytest
 
 from conftest import REPO
 from spacy_dlfa.distributed import RaySettings, run_jobs
-from spacy_dlfa.experiments import Settings
+from spacy_dlfa.experiments import GridSettings
+from spacy_dlfa.results import load_counts, load_metrics
 
 
 def test_jobs_run_in_the_drivers_directory_and_keep_their_order(local_ray, tmp_path, monkeypatch):
@@ -40,7 +41,7 @@ def test_grid_on_ray_resumes_locally_and_chooses_the_layer_on_english_dev(local_
 
     monkeypatch.chdir(tmp_path)  # relative paths, as project.yml passes them
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=30, dev_limit=10, eval_limit=10)
-    settings = Settings(str(tiny_bert), 32, Path("corpus"), Path("training"), Path("metrics"), REPO / "configs", 2, 256, ["de"])
+    settings = GridSettings(str(tiny_bert), 32, Path("corpus"), Path("training"), Path("metrics"), REPO / "configs", 2, 256, ["de"])
     done = run_grid("ner", ["sweep", "headline"], [1, 2], [1], settings, variants=["dlfa", "baseline"], engine="ray",
                     cluster=RaySettings(num_cpus=1))
     selection = json.loads((tmp_path / "metrics" / "ner" / "selection.json").read_text())
@@ -48,7 +49,7 @@ def test_grid_on_ray_resumes_locally_and_chooses_the_layer_on_english_dev(local_
     assert [run.name for run in done] == ["dlfa_l1_s1", "dlfa_l2_s1", "baseline_s1", f"dlfa_l{selection['chosen_layer']}_s1"]
     for name in ("baseline_s1", "dlfa_l1_s1", "dlfa_l2_s1"):
         meta = json.loads((tmp_path / "metrics" / "ner" / name / "run.meta.json").read_text())
-        assert meta["torch_threads"] == 1 and (tmp_path / "metrics" / "ner" / name / "de.sentences.json").exists()
+        assert meta["torch_threads"] == 1 and "de" in load_counts(tmp_path / "metrics" / "ner" / name)
     saved = (tmp_path / "training" / "ner" / "baseline_s1" / "config.cfg").read_text()
     assert "train = \"corpus/train.spacy\"" in saved  # the paths as given, so a local rerun finds the same config
     stamps = {p: p.stat().st_mtime for p in (tmp_path / "metrics" / "ner").rglob("*.json") if p.name != "selection.json"}
@@ -58,19 +59,19 @@ def test_grid_on_ray_resumes_locally_and_chooses_the_layer_on_english_dev(local_
 
 def test_study_on_ray_attacks_and_resumes_locally(local_ray, tiny_bert, shared_data, tmp_path):
     from spacy_dlfa.checkpoints.truncate import truncate_model
-    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.robustness.run import AttackSettings
     from spacy_dlfa.study import run_study
     from spacy_dlfa.tasks import prepare_task
 
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=20, dev_limit=5, eval_limit=5)
     model = truncate_model(tiny_bert, tmp_path / "assets" / "tiny-L2", 2)
-    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    template = GridSettings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
     attack = AttackSettings("char_noise", 0.5)
     done = run_study("ner", [str(model)], 6, [0], template, attack, variants=["baseline", "dlfa"], engine="ray",
                      cluster=RaySettings(num_cpus=1))
     runs = tmp_path / "metrics" / "tiny-L2" / "ner"
     assert done == [runs / name / "attacks" / "char_noise_rate0.5_seed0" for name in ("baseline_s0", "dlfa_l1_s0")]
-    assert all((path / "de.json").exists() for path in done)
-    before = {path: (path / "de.json").stat().st_mtime for path in done}
+    assert all("de" in load_metrics(path) for path in done)
+    before = {path: (path / "scores.json").stat().st_mtime for path in done}
     run_study("ner", [str(model)], 6, [0], template, attack, variants=["baseline", "dlfa"])
-    assert {path: (path / "de.json").stat().st_mtime for path in done} == before
+    assert {path: (path / "scores.json").stat().st_mtime for path in done} == before

@@ -5,12 +5,13 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from spacy_dlfa.experiments import Run, Settings, parse_run_name, plan, run_config
+from spacy_dlfa.experiments import Run, GridSettings, parse_run_name, plan, run_config
 from spacy_dlfa.experiments_report import write_experiments_report
+from spacy_dlfa.results import write_scores
 
 
-def _settings(tmp_path: Path) -> Settings:
-    return Settings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
+def _settings(tmp_path: Path) -> GridSettings:
+    return GridSettings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
 
 
 @pytest.mark.parametrize("run", [Run("ner", "dlfa", 2, 6), Run("pos", "baseline", 1), Run("ner", "mean_fusion", 3, 10)])
@@ -60,8 +61,7 @@ def _write_run(root: Path, name: str, scores: dict, task: str = "ner") -> None:
     run_dir.mkdir(parents=True)
     for lang, correct in scores.items():
         counts = [[1, 0, 0]] * correct + [[0, 1, 1]] * (10 - correct)  # F1 = correct / 10
-        (run_dir / f"{lang}.json").write_text(json.dumps({"ents_f": correct / 10, "tag_acc": correct / 10}))
-        (run_dir / f"{lang}.sentences.json").write_text(json.dumps({"ents": counts, "tags": [[0, 1]] * 10}))
+        write_scores(run_dir, lang, {"ents_f": correct / 10, "tag_acc": correct / 10}, {"ents": counts, "tags": [[0, 1]] * 10})
 
 
 def test_experiments_report_summary_and_deltas(tmp_path):
@@ -97,8 +97,7 @@ def _write_pair_run(root: Path, name: str, correct: dict) -> None:
     run_dir = root / "xnli" / name
     run_dir.mkdir(parents=True)
     for lang, n in correct.items():
-        (run_dir / f"{lang}.json").write_text(json.dumps({"cats_micro_f": n / 10}))
-        (run_dir / f"{lang}.sentences.json").write_text(json.dumps({"cats": [[1, 1]] * n + [[0, 1]] * (10 - n)}))
+        write_scores(run_dir, lang, {"cats_micro_f": n / 10}, {"cats": [[1, 1]] * n + [[0, 1]] * (10 - n)})
 
 
 def test_pooling_is_compared_with_dlfa_on_the_shared_seeds(tmp_path):
@@ -121,15 +120,15 @@ def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, share
     from spacy_dlfa.tasks import prepare_task
 
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=30, dev_limit=10, eval_limit=10)
-    settings = Settings(str(tiny_bert), 32, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    settings = GridSettings(str(tiny_bert), 32, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
     done = run_grid("ner", ["sweep", "headline"], [1, 2], [1], settings, variants=["dlfa", "baseline"])
     assert [run.name for run in done][:2] == ["dlfa_l1_s1", "dlfa_l2_s1"]
     selection = json.loads((tmp_path / "metrics" / "ner" / "selection.json").read_text())
     assert str(selection["chosen_layer"]) == max(selection["dev_scores"], key=selection["dev_scores"].get)
     assert sorted(p.name for p in (tmp_path / "metrics" / "ner").iterdir()) == ["baseline_s1", "dlfa_l1_s1", "dlfa_l2_s1", "selection.json"]
-    before = (tmp_path / "metrics" / "ner" / "baseline_s1" / "de.json").stat().st_mtime
+    before = (tmp_path / "metrics" / "ner" / "baseline_s1" / "scores.json").stat().st_mtime
     run_grid("ner", ["headline"], [1, 2], [1], settings, layer=1, variants=["baseline"])
-    assert (tmp_path / "metrics" / "ner" / "baseline_s1" / "de.json").stat().st_mtime == before
+    assert (tmp_path / "metrics" / "ner" / "baseline_s1" / "scores.json").stat().st_mtime == before
 
 
 def test_a_fixed_layer_is_recorded_as_the_selection(tmp_path):
@@ -156,7 +155,7 @@ def test_a_run_interrupted_after_a_checkpoint_is_trained_again(tmp_path, monkeyp
     assert len(calls) == 1
 
 
-def _finished_run(settings: Settings, run: Run, metrics: bool = False) -> Path:
+def _finished_run(settings: GridSettings, run: Run, metrics: bool = False) -> Path:
     from spacy_dlfa import experiments
 
     output = settings.training_dir / run.task / run.name
@@ -167,7 +166,7 @@ def _finished_run(settings: Settings, run: Run, metrics: bool = False) -> Path:
         scores = settings.metrics_dir / run.task / run.name
         scores.mkdir(parents=True)
         for lang in ["en", *settings.targets]:
-            (scores / f"{lang}.sentences.json").write_text("{}")
+            write_scores(scores, lang, {}, {})
     return output
 
 
@@ -180,9 +179,9 @@ def test_a_finished_run_is_not_reused_for_other_settings(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments.subprocess, "run", lambda command, **kwargs: calls.append(command))
     settings, run = _settings(tmp_path), Run("ner", "dlfa", 0, 6)
     output = _finished_run(settings, run, metrics=True)
-    assert experiments.train(run, settings) == output / "model-best" and experiments.evaluate(run, settings).is_dir()
+    assert experiments.train(run, settings) == output / "model-best" and experiments.train_and_evaluate(run, settings).is_dir()
     longer = replace(settings, max_steps=3000)
-    for step in (experiments.train, experiments.evaluate):
+    for step in (experiments.train, experiments.train_and_evaluate):
         with pytest.raises(experiments.RunMismatch, match=r"ner/dlfa_l6_s0 is finished but was trained with other settings "
                                                           r"\(training.max_steps = 100, asked 3000\)"):
             step(run, longer)
@@ -225,9 +224,9 @@ def test_a_run_trained_with_spacys_tokenizer_is_reused_and_raw_text_evaluates_it
     calls = []
     monkeypatch.setattr(experiments, "evaluate_languages", lambda *args: calls.append(args))
     monkeypatch.setattr(experiments, "write_run_meta", lambda *args, **kwargs: None)
-    experiments.evaluate(run, settings)
+    experiments.train_and_evaluate(run, settings)
     assert calls == []  # reused, nothing evaluated
-    experiments.evaluate(run, replace(settings, raw_text=True))  # no <lang>.raw.sentences.json yet
+    experiments.train_and_evaluate(run, replace(settings, raw_text=True))  # no <lang>.raw counts yet
     assert len(calls) == 1 and calls[0][-1] is True
 
 

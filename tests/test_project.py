@@ -9,6 +9,7 @@ import pytest
 import spacy
 
 from conftest import REPO
+from spacy_dlfa.results import load_counts, load_scores
 
 
 def _run(command, cwd: Path, env=None) -> subprocess.CompletedProcess:
@@ -30,10 +31,9 @@ def smoke_project(tmp_path_factory, request) -> Path:
 
 def test_smoke_workflow_writes_metrics_and_report(smoke_project):
     metrics = smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"
-    assert sorted(p.name for p in metrics.glob("??.json")) == ["ar.json", "de.json", "en.json", "zh.json"]
-    assert sorted(p.name for p in metrics.glob("??.sentences.json")) == ["ar.sentences.json", "de.sentences.json", "en.sentences.json", "zh.sentences.json"]
-    assert sorted(p.name for p in metrics.glob("*.raw.json")) == ["ar.raw.json", "de.raw.json", "en.raw.json", "zh.raw.json"]
-    assert "ents_f" in json.loads((metrics / "de.json").read_text())
+    names = ["ar", "ar.raw", "de", "de.raw", "en", "en.raw", "zh", "zh.raw"]
+    assert sorted(load_scores(metrics)) == sorted(load_counts(metrics)) == names
+    assert "ents_f" in load_scores(metrics)["de"]
     report = (smoke_project / "training" / "smoke" / "reports" / "zero_shot.md").read_text()
     assert "average of 3 targets" in report and "| zh |" in report
     assert (smoke_project / "training" / "smoke" / "reports" / "ner_zero_shot.png").stat().st_size > 1000
@@ -44,10 +44,10 @@ def test_evaluation_matches_spacy_evaluate_and_per_sentence_counts(smoke_project
     model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
     corpus = smoke_project / "training" / "smoke" / "corpus" / "test-de.spacy"
     _run([sys.executable, "-m", "spacy", "evaluate", str(model), str(corpus), "--gold-preproc", "--output", str(tmp_path / "de.json")], tmp_path)
-    ours, theirs = (json.loads(p.read_text()) for p in (metrics / "de.json", tmp_path / "de.json"))
+    ours, theirs = load_scores(metrics)["de"], json.loads((tmp_path / "de.json").read_text())
     ours.pop("speed"), theirs.pop("speed")
     assert ours == theirs
-    counts = json.loads((metrics / "de.sentences.json").read_text())
+    counts = load_counts(metrics)["de"]
     tp, fp, fn = (sum(row[i] for row in counts["ents"]) for i in range(3))
     assert len(counts["ents"]) == 10
     assert abs(2 * tp / max(1, 2 * tp + fp + fn) - ours["ents_f"]) < 1e-9
@@ -58,10 +58,10 @@ def test_raw_text_evaluation_matches_spacy_evaluate_without_gold_preproc(smoke_p
     model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
     corpus = smoke_project / "training" / "smoke" / "corpus" / "test-zh.spacy"
     _run([sys.executable, "-m", "spacy", "evaluate", str(model), str(corpus), "--output", str(tmp_path / "zh.json")], tmp_path)
-    ours, theirs = (json.loads(p.read_text()) for p in (metrics / "zh.raw.json", tmp_path / "zh.json"))
+    ours, theirs = load_scores(metrics)["zh.raw"], json.loads((tmp_path / "zh.json").read_text())
     ours.pop("speed"), theirs.pop("speed")
     assert {key: value for key, value in ours.items() if not key.startswith("ents_char_")} == theirs
-    counts = json.loads((metrics / "zh.raw.sentences.json").read_text())
+    counts = load_counts(metrics)["zh.raw"]
     tp, fp, fn = (sum(row[i] for row in counts["ents"]) for i in range(3))
     assert ours["ents_char_f"] == (2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None)
 

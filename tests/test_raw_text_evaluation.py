@@ -1,5 +1,4 @@
 """Raw-text evaluation beside the gold tokens: per-sentence counts, the evaluate step's files, the report's columns."""
-import json
 from pathlib import Path
 
 import numpy
@@ -12,8 +11,8 @@ from typer.testing import CliRunner
 
 from conftest import SENTENCES
 from spacy_dlfa.cli import app
-from spacy_dlfa.evaluation import (char_span_scores, evaluate_languages, load_metrics, load_raw_metrics,
-                                   raw_sentence_counts, sentence_counts, write_scores)
+from spacy_dlfa.evaluation import char_span_scores, evaluate_languages, raw_sentence_counts, sentence_counts
+from spacy_dlfa.results import load_counts, load_metrics, load_raw_metrics, load_scores, write_scores
 from spacy_dlfa.report import collect, markdown_table, with_raw_text, write_report
 from spacy_dlfa.statistics import score
 
@@ -93,8 +92,8 @@ def test_raw_text_agrees_on_spaced_text_and_differs_on_glued_text(trained_pipeli
     _write_corpus(tmp_path, task, split_words=True)
     out = tmp_path / "metrics"
     evaluate_languages(trained_pipelines[task], tmp_path, ["ws", "glued"], out, raw_text=True)
-    assert sorted(p.name for p in out.iterdir()) == ["glued.json", "glued.raw.json", "glued.raw.sentences.json", "glued.sentences.json",
-                                                     "ws.json", "ws.raw.json", "ws.raw.sentences.json", "ws.sentences.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["scores.json", "sentences.json.gz"]
+    assert sorted(load_scores(out)) == sorted(load_counts(out)) == ["glued", "glued.raw", "ws", "ws.raw"]
     gold, raw = load_metrics(out), load_raw_metrics(out)
     assert set(gold) == set(raw) == {"ws", "glued"}
     for scores in (*gold.values(), *raw.values()):
@@ -102,7 +101,7 @@ def test_raw_text_agrees_on_spaced_text_and_differs_on_glued_text(trained_pipeli
     key = "ents_f" if task == "ner" else "tag_acc"
     # words between spaces: the pipeline's tokens are the gold ones and every score and count agrees
     assert {k: v for k, v in raw["ws"].items() if not k.startswith("ents_char")} == gold["ws"]
-    counts = {name: json.loads((out / f"{name}.sentences.json").read_text()) for name in ("ws", "ws.raw", "glued", "glued.raw")}
+    counts = load_counts(out)
     count_key = "ents" if task == "ner" else "tags"  # (the NER corpus has no tags: the raw counts score none)
     assert counts["ws.raw"][count_key] == counts["ws"][count_key]
     # the paired bootstrap's score of the raw counts is the raw-text score of the report
@@ -128,12 +127,12 @@ def test_raw_text_agrees_on_spaced_text_and_differs_on_glued_text(trained_pipeli
 def test_cli_evaluate_writes_raw_text_unless_told_not_to(trained_pipelines, single_torch_thread, tmp_path):
     _write_corpus(tmp_path, "ner", split_words=False)
     runner = CliRunner()
-    for flag, expected in (([], {"ws.json", "ws.sentences.json", "ws.raw.json", "ws.raw.sentences.json"}),
-                           (["--no-raw-text"], {"ws.json", "ws.sentences.json"})):
+    for flag, expected in (([], {"ws", "ws.raw"}), (["--no-raw-text"], {"ws"})):
         out = tmp_path / f"metrics{len(flag)}"
         result = runner.invoke(app, ["evaluate", str(trained_pipelines["ner"]), str(tmp_path), str(out), "--languages", "ws", *flag])
         assert result.exit_code == 0, result.output
-        assert {p.name for p in out.iterdir()} == expected
+        assert {p.name for p in out.iterdir()} == {"scores.json", "sentences.json.gz"}
+        assert set(load_scores(out)) == set(load_counts(out)) == expected
 
 
 def test_report_shows_raw_text_beside_gold_tokens(tmp_path):

@@ -21,6 +21,7 @@ from pipelines import gold_docs
 from spacy_dlfa.cli import app
 from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.pairs import split_pair
+from spacy_dlfa.results import load_counts, load_scores
 from spacy_dlfa.statistics import score
 from spacy_dlfa.tasks import TASKS
 from spacy_dlfa.robustness import (
@@ -360,11 +361,11 @@ def test_attack_command_end_to_end(trained_pipelines, ner_silver, tmp_path, comp
     result, output = invoke(trained_pipelines[component], data, "--attack", name, "--seed", "0", "--output", out, *extra)
     assert result.exit_code == 0, output
     langs = ["de"] if "--languages" in extra else ["de", "en"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{lang}{suffix}" for lang in langs
-                                                           for suffix in (".json", ".attacked.spacy", ".sentences.json"))
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{lang}.attacked.spacy" for lang in langs] + ["scores.json", "sentences.json.gz"])
+    assert sorted(load_scores(out)) == sorted(load_counts(out)) == langs
     assert "[1/" in output and "success" in output
     key = "ents_f" if component == "ner" else "tag_acc"
-    scores = json.loads((out / "de.json").read_text())
+    scores = load_scores(out)["de"]
     block = scores["attack"]
     assert block["name"] == name and block["score_key"] == key and block["examples"] == 7 and block["limit"] == 0
     assert block["rate"] == (None if "--budget" in extra else 1.0)  # the search does not use a rate
@@ -375,7 +376,7 @@ def test_attack_command_end_to_end(trained_pipelines, ner_silver, tmp_path, comp
     # the search keeps an edit only where it lowers the example's score; rate 1.0 edits every silver entity / lexicon word
     assert block["perturbed_examples"] == round(block["success_rate"] * 7) if block["search"] else block["perturbed_examples"] > 0
     task = "ner" if component == "ner" else "pos"
-    counts = json.loads((out / "de.sentences.json").read_text())
+    counts = load_counts(out)["de"]
     for side in ("clean", "attacked"):  # the counts the study report resamples reproduce both scores
         assert score(TASKS[task].measure, numpy.asarray(counts[side][TASKS[task].count_key], dtype="f8")) == pytest.approx(100 * block[side])
     attacked = list(DocBin().from_disk(out / "de.attacked.spacy").get_docs(VOCAB))

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from conftest import REPO, TINY_LAYERS
 from spacy_dlfa.cli import app
-from spacy_dlfa.experiments import Settings
+from spacy_dlfa.experiments import GridSettings
+from spacy_dlfa.results import SCORES, SENTENCES, counts_bytes, load_counts, load_scores, write_scores
 from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
 from spacy_dlfa.study import StudyModel, fused_layer_for_depth, model_name, model_settings, study_runs
 from spacy_dlfa.study_report import ranks, script_of, spearman, write_study_report
@@ -86,7 +87,7 @@ def test_fusion_layer_rules_and_the_study_plan(tmp_path):
     assert [r.name for r in study_runs("ner", model, 6, [0, 1])] == ["baseline_s0", "dlfa_l3_s0", "baseline_s1", "dlfa_l3_s1"]
     with pytest.raises(ValueError, match="unknown study variants"):
         study_runs("ner", model, 6, [0], ["mean_fusion"])
-    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    template = GridSettings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
     settings = model_settings(model, template)
     assert (settings.transformer, settings.hidden_width) == ("assets/e5-small-L4", 384)
     assert (settings.training_dir, settings.metrics_dir) == (tmp_path / "training" / "e5-small-L4", tmp_path / "metrics" / "e5-small-L4")
@@ -100,7 +101,7 @@ def _write_attack(root: Path, model: str, run: str, scores: dict, parameters: in
     folder.mkdir(parents=True)
     for lang, (clean, attacked) in scores.items():
         block = {"name": "char_noise", "rate": 0.2, "budget": 0, "seed": 0, "examples": 10, "clean": clean, "attacked": attacked}
-        (folder / f"{lang}.json").write_text(json.dumps({"ents_f": attacked, "attack": block}))
+        write_scores(folder, lang, {"ents_f": attacked, "attack": block}, None)
         (folder / f"{lang}.attacked.spacy").write_bytes(b"")
 
 
@@ -143,7 +144,7 @@ def test_study_report_search_attack_success_rate_and_settings(tmp_path):
         for lang, rate in zip(("en", "de", "ru"), rates):
             block = {"name": "char_noise", "rate": None, "budget": 2, "candidates": 8, "seed": 0, "limit": 100, "clean": 0.5,
                      "attacked": 0.25, "success_rate": rate}
-            (folder / f"{lang}.json").write_text(json.dumps({"ents_f": 0.25, "attack": block}))
+            write_scores(folder, lang, {"ents_f": 0.25, "attack": block}, None)
     _write_attack(root, "e5-small", "baseline_s0", {"en": (0.9, 0.8)}, 3_000_000, 12)  # still running: source language only
     report = write_study_report(root, tmp_path / "reports").read_text()
     assert "| e5-small |" not in report
@@ -164,8 +165,7 @@ def test_study_report_drop_difference_with_and_without_sentence_counts(tmp_path)
     for run, attacked in (("baseline_s0", halved), ("dlfa_l3_s0", kept)):
         _write_attack(root, "e5-small-L4", run, {"en": (1.0, 1.0), "de": (1.0, 0.5 if attacked is halved else 1.0)}, 2_000_000, 4)
         folder = root / "e5-small-L4" / "ner" / run / "attacks" / "char_noise_rate0.2_seed0"
-        for lang in ("en", "de"):
-            (folder / f"{lang}.sentences.json").write_text(json.dumps({"clean": {"ents": kept}, "attacked": {"ents": attacked}}))
+        (folder / SENTENCES).write_bytes(counts_bytes({lang: {"clean": {"ents": kept}, "attacked": {"ents": attacked}} for lang in ("en", "de")}))
     _write_attack(root, "e5-small", "baseline_s0", {"en": (0.9, 0.9), "de": (0.8, 0.6)}, 3_000_000, 12)
     _write_attack(root, "e5-small", "dlfa_l10_s0", {"en": (0.9, 0.9), "de": (0.8, 0.7)}, 3_000_000, 12)
     report = write_study_report(root, tmp_path / "reports").read_text()
@@ -198,7 +198,7 @@ def test_a_pair_run_at_chance_balanced_accuracy_is_marked_as_not_learned(tmp_pat
     for run, recalls in (("baseline_s0", {"de": 0.5, "ja": 0.52}), ("dlfa_l3_s0", {"de": 0.6, "ja": 0.62})):
         _write_attack(root, "e5-small-L4", run, {"en": (0.8, 0.8), "de": (0.62, 0.62), "ja": (0.6, 0.58)}, 2_000_000, 4, "pawsx")
         for lang, recall in recalls.items():  # the run's clean scores, beside its attacks folder
-            (root / "e5-small-L4" / "pawsx" / run / f"{lang}.json").write_text(json.dumps({"cats_macro_r": recall}))
+            write_scores(root / "e5-small-L4" / "pawsx" / run, lang, {"cats_macro_r": recall}, None)
     report = write_study_report(root, tmp_path / "reports").read_text()
     assert "| e5-small-L4 | 2,000,000 | baseline † | 61.0 | 60.0 | 1.6% | 9.1% | 51.0 |" in report  # 51 < 50 + 5
     assert "| e5-small-L4 | 2,000,000 | dlfa | 61.0 | 60.0 | 1.6% | 9.1% | 61.0 |" in report
@@ -221,51 +221,51 @@ def test_script_map():
 
 
 def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
-    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.robustness.run import AttackSettings
     from spacy_dlfa.study import run_study
     from spacy_dlfa.tasks import prepare_task
 
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=20, dev_limit=5, eval_limit=5)
     model = truncate_model(tiny_bert, tmp_path / "assets" / "tiny-L2", 2)
-    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
+    template = GridSettings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 256, ["de"])
     attack = AttackSettings("char_noise", 0.5)
     done = run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
     run_dir = tmp_path / "metrics" / "tiny-L2" / "ner" / "dlfa_l1_s0"
     attacked = run_dir / "attacks" / "char_noise_rate0.5_seed0"
     assert done == [attacked]
-    block = json.loads((attacked / "de.json").read_text())["attack"]
+    block = load_scores(attacked)["de"]["attack"]
     assert block["rate"] == 0.5
     # the attack's clean pass is the run's evaluation: one pass over each clean set
-    assert json.loads((run_dir / "de.json").read_text())["ents_f"] == block["clean"]
-    assert (run_dir / "de.sentences.json").exists() and (attacked / "de.sentences.json").exists()
+    assert load_scores(run_dir)["de"]["ents_f"] == block["clean"]
+    assert "de" in load_counts(run_dir) and "de" in load_counts(attacked)
     assert json.loads((run_dir / "run.meta.json").read_text())["evaluated_by"] == "attack char_noise_rate0.5_seed0"
     record = json.loads((tmp_path / "metrics" / "tiny-L2" / "model.json").read_text())
     assert (record["layers"], record["hidden"], record["parameters"]) == (2, 32, count_parameters(model))
-    before = (attacked / "de.json").stat().st_mtime
+    before = (attacked / SCORES).stat().st_mtime
     run_study("ner", [str(model)], 6, [0], template, attack, variants=["dlfa"])
-    assert (attacked / "de.json").stat().st_mtime == before
-    clean_before = (run_dir / "de.json").stat().st_mtime
+    assert (attacked / SCORES).stat().st_mtime == before
+    clean_before = (run_dir / SCORES).stat().st_mtime
     first2 = attacked.with_name(attacked.name + "_first2")
     assert run_study("ner", [str(model)], 6, [0], template, replace(attack, limit=2), variants=["dlfa"]) == [first2]
-    assert (block["limit"], json.loads((first2 / "de.json").read_text())["attack"]["limit"]) == (0, 2)
-    assert (run_dir / "de.json").stat().st_mtime == clean_before  # a partial attack never replaces the clean scores
+    assert (block["limit"], load_scores(first2)["de"]["attack"]["limit"]) == (0, 2)
+    assert (run_dir / SCORES).stat().st_mtime == clean_before  # a partial attack never replaces the clean scores
     assert "| tiny-L2 |" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
 
 
 def test_tiny_pair_study_attacks_and_scores_xnli(tiny_bert, shared_data, tmp_path):
-    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.robustness.run import AttackSettings
     from spacy_dlfa.study import run_study
     from spacy_dlfa.tasks import prepare_task
 
     model = truncate_model(tiny_bert, tmp_path / "assets" / "tiny-L2", 2)
     prepare_task("xnli", tmp_path / "corpus", ["de"], shared_data, train_limit=30, eval_limit=8, transformer=str(model), holdout=30)
-    template = Settings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 0, ["de"])
+    template = GridSettings("", 0, tmp_path / "corpus", tmp_path / "training", tmp_path / "metrics", REPO / "configs", 2, 0, ["de"])
     done = run_study("xnli", [str(model)], 6, [0], template, AttackSettings("char_noise", 0.5), variants=["baseline"])
     run_dir = tmp_path / "metrics" / "tiny-L2" / "xnli" / "baseline_s0"
     assert done == [run_dir / "attacks" / "char_noise_rate0.5_seed0"]
-    block = json.loads((done[0] / "de.json").read_text())["attack"]
-    assert json.loads((run_dir / "de.json").read_text())["cats_micro_f"] == block["clean"]
-    counts = json.loads((done[0] / "de.sentences.json").read_text())
+    block = load_scores(done[0])["de"]["attack"]
+    assert load_scores(run_dir)["de"]["cats_micro_f"] == block["clean"]
+    counts = load_counts(done[0])["de"]
     assert len(counts["clean"]["cats"]) == len(counts["attacked"]["cats"]) == 8
     assert "## XNLI" in write_study_report(tmp_path / "metrics", tmp_path / "reports").read_text()
 
@@ -276,7 +276,7 @@ def test_tiny_pair_study_attacks_and_scores_xnli(tiny_bert, shared_data, tmp_pat
     (("char_noise", 0.2, 2, 4), 100, "char_noise_search2x4_seed0_first100"),
 ])
 def test_attack_folders_name_every_setting_that_changes_the_result(attack, limit, label):
-    from spacy_dlfa.robustness.run import Settings as AttackSettings
+    from spacy_dlfa.robustness.run import AttackSettings
     from spacy_dlfa.study import attack_label
 
     assert attack_label(AttackSettings(*attack, limit=limit)) == label
@@ -307,7 +307,7 @@ def test_a_run_finished_elsewhere_with_the_same_config_is_reused(tmp_path):
     from spacy_dlfa.experiments import TRAINED_MARKER, Run, run_config
     from spacy_dlfa.study import run_settings
 
-    grid = Settings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "experiments", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
+    grid = GridSettings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "experiments", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
     full = model_settings(StudyModel("assets/e5-small", "e5-small", 12, 384), replace(grid, training_dir=tmp_path / "study"))
     small = model_settings(StudyModel("assets/e5-small-L4", "e5-small-L4", 4, 384), replace(grid, training_dir=tmp_path / "study"))
     run = Run("ner", "dlfa", 0, 6)

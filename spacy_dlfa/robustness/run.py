@@ -1,6 +1,6 @@
 """Attack a trained pipeline's test sets: clean vs attacked scores per language.
 
-Per language, ``<output>/<lang>.json`` holds the attacked set's scores under
+Per language, ``<lang>`` in ``<output>/scores.json`` (``results.py``) holds the attacked set's scores under
 ``spacy evaluate``'s keys (read the same way as ``evaluate_languages``: the
 ``Corpus`` reader with gold tokenization, the pipeline, ``Scorer``), so it is
 ``spacy evaluate``-compatible, plus an ``attack`` block: the clean and attacked
@@ -9,7 +9,7 @@ task score (``ents_f``, ``tag_acc`` or ``cats_micro_f``), the relative drop
 of examples whose own task score dropped: entity F1, tag accuracy, or right ->
 wrong for pairs), the settings and the clean set's full scores.
 ``<output>/<lang>.attacked.spacy`` holds the perturbed gold docs and
-``<output>/<lang>.sentences.json`` the per-sentence counts of the clean and
+``<output>/sentences.json.gz`` the per-sentence counts of the clean and
 the attacked set (``{"clean": ..., "attacked": ...}``, as
 ``evaluation.sentence_counts``) for the paired bootstrap of the study report.
 With ``clean_dir`` the clean set's scores are also written there as
@@ -33,14 +33,15 @@ from thinc.api import require_gpu
 from wasabi import msg
 
 from ..corpora.docbin import write_docbin
-from ..evaluation import annotate_and_score, sentence_counts, spacy_evaluate_json, write_scores
+from ..evaluation import annotate_and_score, sentence_counts, spacy_evaluate_json
 from ..pairs import pair_separator, transformer_tokenizer
+from ..results import write_scores
 from .attacks import ATTACKS, Attack, check_rate, doc_rng, make_attack, perturb
 from ..tasks import TASKS, kind_spec
 from .search import adversarial_search, bare, check_search, example_score, objective
 
 @dataclass(frozen=True)
-class Settings:
+class AttackSettings:
     name: str  # the attack
     rate: Optional[float] = 0.2  # None with a budget: the search does not use it
     budget: int = 0
@@ -99,7 +100,7 @@ def _attack(nlp: Language, kind: str, attack_name: str, pool: Optional[Path], le
     return make_attack(attack_name, separator, pool_docs, lexicon)
 
 
-def _attacked_docs(nlp: Language, kind: str, attack: Attack, examples: List[Example], settings: Settings) -> Tuple[List[Doc], List[int]]:
+def _attacked_docs(nlp: Language, kind: str, attack: Attack, examples: List[Example], settings: AttackSettings) -> Tuple[List[Doc], List[int]]:
     golds = [eg.reference for eg in examples]
     if settings.budget:
         clean = [objective(kind)(eg.predicted, eg.reference) for eg in examples]
@@ -109,7 +110,7 @@ def _attacked_docs(nlp: Language, kind: str, attack: Attack, examples: List[Exam
     return [result.doc for result in found], [result.edits for result in found]
 
 
-def attack_corpus(nlp: Language, kind: str, attack: Attack, path: Path, settings: Settings) -> Tuple[dict, List[Doc], dict]:
+def attack_corpus(nlp: Language, kind: str, attack: Attack, path: Path, settings: AttackSettings) -> Tuple[dict, List[Doc], dict]:
     """The attacked set's spacy-evaluate scores with the ``attack`` block, the attacked docs and the
     per-sentence counts ``{"clean": ..., "attacked": ...}``."""
     examples = list(Corpus(path, gold_preproc=True, limit=settings.limit)(nlp))
@@ -136,7 +137,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
                      lexicon: Optional[Path] = None, limit: int = 0, gpu_id: int = -1,
                      clean_dir: Optional[Path] = None) -> Dict[str, dict]:
     """Attack every language's test set (see the module docstring); write
-    ``<lang>.json``, ``<lang>.attacked.spacy`` and ``<lang>.sentences.json`` to `output_dir`
+    ``<lang>`` to `output_dir`'s ``scores.json`` and ``sentences.json.gz``, and ``<lang>.attacked.spacy``
     and, with `clean_dir`, the clean scores and counts there."""
     check_settings(attack, rate, budget, candidates, pool, lexicon)
     if not Path(model).exists():
@@ -147,7 +148,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
     nlp = spacy.load(model)
     kind = pipeline_kind(nlp)
     chosen = _attack(nlp, kind, attack, pool, lexicon)
-    settings = Settings(attack, None if budget else rate, budget, candidates, seed, limit)
+    settings = AttackSettings(attack, None if budget else rate, budget, candidates, seed, limit)
     msg.info(f"attack {attack} on a {kind} pipeline: " + (f"greedy search, budget {budget}, {candidates} candidates per step"
                                                           if budget else f"random, rate {rate}") + f", seed {seed}")
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,7 @@ def attack_languages(model: Path, data: Path, output_dir: Path, attack: str, lan
         drop = "n/a" if block["relative_drop"] is None else f"{block['relative_drop']:.1%}"
         msg.text(f"[{number}/{len(files)}] {lang}: {block['examples']:,} examples, {block['score_key']} "
                  f"{_number(block['clean'])} -> {_number(block['attacked'])} (drop {drop}), success {block['success_rate']:.1%} "
-                 f"({time.perf_counter() - start:.0f} s) -> {output_dir / lang}.json")
+                 f"({time.perf_counter() - start:.0f} s) -> {output_dir}")
     return results
 
 
