@@ -44,7 +44,7 @@ def grid(
     concurrency: int = concurrency_option("runs"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
-    from ..experiments import Settings as GridSettings
+    from ..experiments import GridSettings
     from ..experiments import run_grid
 
     settings = GridSettings(transformer=transformer, hidden_width=hidden_width, corpus_dir=corpus_dir, training_dir=training_dir,
@@ -93,8 +93,8 @@ def study(
     concurrency: int = concurrency_option("cells"),
 ) -> None:
     """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
-    from ..experiments import Settings as GridSettings
-    from ..robustness.run import Settings as AttackSettings
+    from ..experiments import GridSettings
+    from ..robustness.run import AttackSettings
     from ..study import run_study
 
     # the transformer and its width are set per model by the study

@@ -18,7 +18,7 @@ from .perturb import (
     CHAR_EDITS, QWERTY_NEIGHBOURS, WORD_EDITS, WordEdit, char_noise, delete_char, insert_char, lowercase, random_case,
     strip_diacritics, substitute_char, swap_chars, titlecase, uppercase, valid_word,
 )
-from .run import Settings, attack_corpus, attack_languages, pipeline_kind
+from .run import AttackSettings, attack_corpus, attack_languages, pipeline_kind
 from .search import (
     SearchResult, adversarial_search, entity_f1, example_score, gold_probability, objective, objective_scores,
     pair_accuracy, tag_accuracy,
@@ -29,7 +29,7 @@ __all__ = [
     "mention_pool", "perturb", "perturb_doc", "perturb_docs", "replace_words", "separator_span", "swap_entities",
     "token_attack", "Lexicon", "load_lexicon", "translate", "CHAR_EDITS", "QWERTY_NEIGHBOURS", "WORD_EDITS", "WordEdit",
     "char_noise", "delete_char", "insert_char", "lowercase", "random_case", "strip_diacritics", "substitute_char",
-    "swap_chars", "titlecase", "uppercase", "valid_word", "Settings", "attack_corpus", "attack_languages", "pipeline_kind",
+    "swap_chars", "titlecase", "uppercase", "valid_word", "AttackSettings", "attack_corpus", "attack_languages", "pipeline_kind",
     "SearchResult", "adversarial_search", "entity_f1", "example_score", "gold_probability", "objective",
     "objective_scores", "pair_accuracy", "tag_accuracy",
 ]
