@@ -15,8 +15,20 @@ training). Sections, each printing its figures and ratios:
    vs ``keep_hidden_layers`` (arrays that share memory are counted once);
 3. training: words/s of ``nlp.update`` for the baseline, DLFA, and DLFA with
    dense hidden-layer gradients (a zero tensor for every layer, the "before" of
-   sending gradients only for the layers used).
+   sending gradients only for the layers used);
+4. int8 (``--sections int8``, on a trained ``--pipeline`` or one built and
+   initialised as above): the pipeline loaded fp32 and with
+   ``components.transformer.model.quantize = "int8"``, words/s side by side
+   (taking turns on the same docs), the change of the zero-shot average over
+   the targets on gold tokens (the first ``--zero-shot-sentences`` sentences
+   of each, paired bootstrap), and the RSS of a fresh process after loading;
+5. batching (``--sections batching``): words/s of the fp32 pipeline for
+   ``nlp.batch_size`` / ``max_batch_items`` settings, taking turns on the same texts.
 """
+import json
+import subprocess
+import sys
+import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -29,17 +41,20 @@ import typer
 from spacy.cli.benchmark_speed import benchmark, bootstrap
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
-from spacy.training import Example
+from spacy.training import Corpus, Example
 from spacy.util import load_config, load_model_from_config
 from thinc.api import fix_random_seed
 from transformers.utils import logging as hf_logging
 
 from spacy_transformers.util import batch_by_length
 
+from spacy_dlfa.evaluation import annotate_and_score, sentence_counts
 from spacy_dlfa.layers import transformer as transformer_module
+from spacy_dlfa.statistics import paired_bootstrap, score
 from spacy_dlfa.tasks import TASKS
 
 REPO = Path(__file__).resolve().parent.parent
+INT8 = {"components": {"transformer": {"model": {"quantize": "int8"}}}}
 
 
 def build_pipeline(task: str, variant: str, transformer: Path, width: int, layer: int, keep: object, train: List[Doc]) -> Language:
@@ -192,6 +207,73 @@ def training(task: str, transformer: Path, width: int, layer: int, train: List[D
     print(f"ratio DLFA sparse / dense hidden gradients: {numpy.mean(wps['dlfa']) / numpy.mean(wps['dlfa dense grads']):.3f}")
 
 
+def rss_after_load(pipeline: Path, config: dict) -> str:
+    """VmRSS and VmHWM (peak) in MiB of a fresh process that has loaded the pipeline."""
+    code = ("import json, sys, spacy; spacy.load(sys.argv[1], config=json.loads(sys.argv[2])); "
+            "print(' '.join(l.split()[1] for l in open('/proc/self/status') if l.startswith(('VmRSS', 'VmHWM'))))")
+    done = subprocess.run([sys.executable, "-c", code, str(pipeline), json.dumps(config)], capture_output=True, text=True, check=True)
+    peak, rss = (int(kib) / 1024 for kib in done.stdout.split())
+    return f"RSS after load {rss:.0f} MiB (peak while loading {peak:.0f} MiB)"
+
+
+def zero_shot(task: str, nlp: Language, corpus_dir: Path, targets: Sequence[str], limit: int) -> Dict[str, numpy.ndarray]:
+    """Per target: the per-sentence counts on the gold tokens of the first `limit` sentences."""
+    counts = {}
+    for target in targets:
+        examples = list(Corpus(corpus_dir / f"test-{target}.spacy", gold_preproc=True, limit=limit)(nlp))
+        annotate_and_score(nlp, examples)
+        counts[target] = numpy.asarray([sentence_counts(examples)[TASKS[task].count_key]], dtype="f8")
+    return counts
+
+
+def int8(task: str, pipeline: Path, docs: List[Doc], corpus_dir: Path, targets: Sequence[str], limit: int,
+         rounds: int, n_batches: int, batch_size: int) -> None:
+    print(f"\n## 4. int8: fp32 and quantize = \"int8\" loaded from the same pipeline folder")
+    pipelines = {"fp32": spacy.load(pipeline), "int8": spacy.load(pipeline, config=INT8)}
+    for nlp in pipelines.values():
+        benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
+    samples: Dict[str, List[numpy.ndarray]] = {name: [] for name in pipelines}
+    for _ in range(rounds):
+        for name, nlp in pipelines.items():
+            samples[name].append(benchmark(nlp, docs, n_batches, batch_size, shuffle=False))
+    print(f"inference: {rounds} rounds x {n_batches} batches of {batch_size} docs per pipeline, taking turns")
+    for name, parts in samples.items():
+        print(f"{name:>16}: {summarize(numpy.concatenate(parts))}")
+    ratio = numpy.concatenate(samples["int8"]).mean() / numpy.concatenate(samples["fp32"]).mean()
+    print(f"ratio int8 / fp32 inference: {ratio:.3f}")
+    spec = TASKS[task]
+    counts = {name: zero_shot(task, nlp, corpus_dir, targets, limit) for name, nlp in pipelines.items()}
+    print(f"zero-shot {spec.metric}, gold tokens, first {limit or 'all'} sentences of each target: fp32 / int8 / change")
+    for target in targets:
+        a, b = (float(score(spec.measure, counts[name][target])[0]) for name in ("fp32", "int8"))
+        print(f"{target:>10}: {a:6.2f} {b:6.2f} {b - a:+6.2f}")
+    averages = {name: numpy.mean([score(spec.measure, c)[0] for c in counts[name].values()]) for name in counts}
+    delta, low, high = paired_bootstrap(spec.measure, counts["fp32"], counts["int8"])
+    print(f"average of {len(targets)} targets: fp32 {averages['fp32']:.2f}, int8 {averages['int8']:.2f}")
+    print(f"int8 zero-shot change: {delta:+.2f} points (95% paired bootstrap over sentences {low:+.2f} to {high:+.2f})")
+    for name, config in (("fp32", {}), ("int8", INT8)):
+        print(f"{name:>16}: {rss_after_load(pipeline, config)}")
+
+
+def batching(pipeline: Path, docs: List[Doc], settings: Sequence[str], rounds: int, n_docs: int) -> None:
+    print(f"\n## 5. Batching: fp32, {rounds} rounds x {n_docs} docs per nlp.batch_size/max_batch_items setting, taking turns")
+    nlps = {}
+    for setting in settings:
+        size, items = (int(v) for v in setting.split("/"))
+        nlps[setting] = spacy.load(pipeline, config={"nlp": {"batch_size": size}, "components": {"transformer": {"max_batch_items": items}}})
+    samples: Dict[str, List[float]] = {setting: [] for setting in settings}
+    texts = [docs[i % len(docs)].text for i in range(n_docs)]
+    for nlp in nlps.values():
+        list(nlp.pipe(texts[:64]))  # warm-up
+    for _ in range(rounds):
+        for setting, nlp in nlps.items():
+            began = time.perf_counter()
+            n_words = sum(len(doc) for doc in nlp.pipe(texts))
+            samples[setting].append(n_words / (time.perf_counter() - began))
+    for setting, sample in samples.items():
+        print(f"{setting:>10}: {numpy.mean(sample):8.1f} words/s (rounds: {', '.join(f'{x:.0f}' for x in sample)})")
+
+
 def main(
     transformer: Path = typer.Argument(..., help="Transformer folder (python -m spacy_dlfa data model ...)", exists=True),
     corpus_dir: Path = typer.Argument(..., help="Folder with train.spacy and test-<lang>.spacy", exists=True),
@@ -206,7 +288,12 @@ def main(
     memory_docs: int = typer.Option(1000),
     train_steps: int = typer.Option(20),
     train_batch: int = typer.Option(24, help="Docs per training step (about the configs' 256 padded tokens on WikiANN)"),
-    sections: str = typer.Option("inference memory training"),
+    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 batching"),
+    pipeline: Path = typer.Option(None, help="Trained pipeline for int8 and batching (default: the DLFA pipeline built and initialised here)"),
+    targets: str = typer.Option("", help="Zero-shot targets, space-separated (default: every test-<lang>.spacy but the source)"),
+    zero_shot_sentences: int = typer.Option(500, help="Sentences scored per target in the int8 section (0: all)"),
+    batch_settings: str = typer.Option("64/512 128/512 256/512 256/1024 256/2048", help="nlp.batch_size/max_batch_items pairs"),
+    batching_docs: int = typer.Option(512, help="Docs per setting per round in the batching section"),
 ) -> None:
     hf_logging.set_verbosity_error()
     vocab = spacy.blank("xx").vocab
@@ -223,6 +310,16 @@ def main(
         memory(task, transformer, width, layer, train, docs, memory_docs)
     if "training" in sections:
         training(task, transformer, width, layer, train, train_steps, train_batch)
+    if "int8" in sections or "batching" in sections:
+        with tempfile.TemporaryDirectory() as temp:
+            if pipeline is None:
+                pipeline = Path(temp) / "dlfa"
+                build_pipeline(task, "dlfa", transformer, width, layer, "config", train).to_disk(pipeline)
+            names = targets.split() or [p.stem[len("test-"):] for p in tests]
+            if "int8" in sections:
+                int8(task, pipeline, docs, corpus_dir, names, zero_shot_sentences, rounds, n_batches, batch_size)
+            if "batching" in sections:
+                batching(pipeline, docs, batch_settings.split(), rounds, batching_docs)
 
 
 if __name__ == "__main__":
