@@ -128,3 +128,9 @@ def test_a_bad_list_stops_the_command_with_the_option_named(tmp_path):
                                 env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "--seeds" in result.output and "'one' is not a whole number" in result.output
+
+
+def test_an_unknown_task_is_refused_naming_the_tasks(tmp_path):
+    result = CliRunner().invoke(app, ["analyse", "compare", "nre", str(tmp_path), str(tmp_path), "--targets", "de"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "unknown task 'nre': use one of ner, pos, xnli, pawsx" in " ".join(result.output.split())

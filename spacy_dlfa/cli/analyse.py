@@ -45,12 +45,14 @@ def compare(
 ) -> None:
     """Two evaluated runs per language, gold tokens and raw text, and the change of the target average with its paired-bootstrap interval."""
     from ..compare import compare_runs
-    from ..tasks import TASKS
+    from ..tasks import task_spec
 
-    if task not in TASKS:
-        raise typer.BadParameter(f"unknown task {task!r}: use one of {', '.join(TASKS)}", param_hint="TASK")
+    try:
+        spec = task_spec(task)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="TASK") from None
     names = split_list(targets, "--targets")
-    lines = compare_runs(task, before, after, [TASKS[task].source_language, *names], names)
+    lines = compare_runs(task, before, after, [spec.source_language, *names], names)
     print("\n".join(lines))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
