@@ -233,10 +233,13 @@ def int8(task: str, pipeline: Path, docs: List[Doc], corpus_dir: Path, targets: 
     for nlp in pipelines.values():
         benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
     samples: Dict[str, List[numpy.ndarray]] = {name: [] for name in pipelines}
-    for _ in range(rounds):
-        for name, nlp in pipelines.items():
-            samples[name].append(benchmark(nlp, docs, n_batches, batch_size, shuffle=False))
-    print(f"inference: {rounds} rounds x {n_batches} batches of {batch_size} docs per pipeline, taking turns")
+    # taking turns batch by batch, each batch first for one and then for the other, so that load changes cancel
+    for k in range(rounds * n_batches):
+        start = (k * batch_size) % len(docs)
+        batch = (docs[start:] + docs)[:batch_size]
+        for name in (("fp32", "int8") if k % 2 == 0 else ("int8", "fp32")):
+            samples[name].append(benchmark(pipelines[name], batch, 1, batch_size, shuffle=False))
+    print(f"inference: {rounds * n_batches} batches of {batch_size} docs per pipeline, the same batch for both in turn")
     for name, parts in samples.items():
         print(f"{name:>16}: {summarize(numpy.concatenate(parts))}")
     ratio = numpy.concatenate(samples["int8"]).mean() / numpy.concatenate(samples["fp32"]).mean()
