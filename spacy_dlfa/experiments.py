@@ -33,7 +33,8 @@ VARIANTS = ("baseline", "dlfa", "mean_fusion", "concat_fusion", "aif_last", "fir
 TRAINED_MARKER = "train_seconds.json"
 # settings that change memory use, not what a run learns: a run trained before they existed is still reused.
 # The tokenizer too: training and dev read the gold tokens (gold_preproc = true); it only tokenizes raw text.
-RESULT_NEUTRAL_SETTINGS = frozenset({"components.transformer.model.keep_hidden_layers", "nlp.tokenizer.@tokenizers"})
+RESULT_NEUTRAL_SETTINGS = frozenset({"components.transformer.model.keep_hidden_layers", "nlp.tokenizer.@tokenizers",
+                                     "training.logger.progress_bar"})  # what the log shows, not what is trained
 
 
 class RunMismatch(ValueError):

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
+import srsly
 import typer
 from typer.testing import CliRunner
 
@@ -27,7 +28,10 @@ DOCUMENTS = ["README.md", "project.yml", "reports/dlfa_investigation.md", "repor
 def command_lines(path: Path) -> List[Tuple[int, str]]:
     """(line number, the command's words and options) for every ``python -m spacy_dlfa`` in the file."""
     found = []
-    for number, line in enumerate(path.read_text(encoding="utf8").splitlines(), 1):
+    lines = path.read_text(encoding="utf8").splitlines()
+    if path.suffix == ".yml":  # a folded script line (>-) spans several lines: the parsed YAML has it whole (numbered by script line)
+        lines = [line for command in srsly.read_yaml(path)["commands"] for line in command.get("script", [])]
+    for number, line in enumerate(lines, 1):
         for match in re.finditer(r"python -m spacy_dlfa([^`\"\n]*)", line):
             found.append((number, match.group(1)))
     return found
