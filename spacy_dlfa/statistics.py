@@ -1,4 +1,4 @@
-"""Scores from per-sentence counts and the paired bootstrap over sentences.
+"""Scores from per-sentence counts, the paired bootstrap over sentences, rank correlation: pure functions.
 
 Counts come from ``evaluation.sentence_counts``: NER rows are
 ``[true positives, false positives, false negatives]`` (micro F1, as spaCy's
@@ -7,7 +7,7 @@ sentence-pair rows ``[correct, 1]`` (accuracy, as ``cats_micro_f``). Every
 function takes the `measure` the rows make: ``"f1"`` for the NER rows,
 ``"accuracy"`` for the others (a task's ``TaskSpec.measure``).
 """
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
 
@@ -101,3 +101,28 @@ def drop_difference(
 def stack_seeds(per_seed: Sequence[Dict[str, list]], key: str) -> numpy.ndarray:
     """(seeds, sentences, k) array from the per-seed sentence-count dicts."""
     return numpy.asarray([counts[key] for counts in per_seed], dtype="f8")
+
+
+def ranks(values: Sequence[float]) -> List[float]:
+    """1-based ranks, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    result = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in range(start, end + 1):
+            result[order[position]] = (start + end) / 2 + 1
+        start = end + 1
+    return result
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> Optional[float]:
+    """Spearman's rank correlation; None for fewer than 3 points or a constant side."""
+    if len(x) < 3:
+        return None
+    rx, ry = numpy.asarray(ranks(x)), numpy.asarray(ranks(y))
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(numpy.corrcoef(rx, ry)[0, 1])

@@ -2,7 +2,7 @@
 import numpy
 import pytest
 
-from spacy_dlfa.statistics import drop_difference, paired_bootstrap, score
+from spacy_dlfa.statistics import drop_difference, paired_bootstrap, ranks, score, spearman
 
 
 def test_ner_score_is_micro_f1_over_sentences():
@@ -72,3 +72,10 @@ def test_drop_difference_checks_pairing():
     counts = numpy.ones((1, 40, 2))
     with pytest.raises(ValueError, match="same sentences"):
         drop_difference("accuracy", {"de": (counts, counts)}, {"de": (counts, counts[:, :30])})
+
+
+def test_ranks_share_ties_and_spearman_exact_values():
+    assert ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15)
+    assert spearman([1, 2], [2, 1]) is None and spearman([1, 1, 1], [1, 2, 3]) is None

@@ -13,7 +13,7 @@ from spacy_dlfa.experiments import GridSettings
 from spacy_dlfa.results import SCORES, SENTENCES, counts_bytes, load_counts, load_scores, write_scores
 from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
 from spacy_dlfa.study import StudyModel, fused_layer_for_depth, model_name, model_settings, study_runs
-from spacy_dlfa.study_report import ranks, script_of, spearman, write_study_report
+from spacy_dlfa.reporting.study import script_of, write_study_report
 
 
 def _hidden_states(path: Path):
@@ -126,13 +126,6 @@ def test_study_report_tables_plot_and_scripts(tmp_path):
     assert "robustness_conclusion.md" not in report and "above chance" not in report
     (tmp_path / "reports" / "robustness_conclusion.md").write_text("# Conclusion\n")
     assert "[robustness_conclusion.md](robustness_conclusion.md)" in write_study_report(root, tmp_path / "reports").read_text()
-
-
-def test_ranks_share_ties_and_spearman_exact_values():
-    assert ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]
-    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
-    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)  # 1 - 6 * (0 + 1 + 1 + 0) / (4 * 15)
-    assert spearman([1, 2], [2, 1]) is None and spearman([1, 1, 1], [1, 2, 3]) is None
 
 
 def test_study_report_search_attack_success_rate_and_settings(tmp_path):

@@ -14,7 +14,7 @@ def zero_shot(
     output_dir: Path = typer.Argument(..., help="Folder for zero_shot.md and the PNG charts"),
 ) -> None:
     """The main job's zero-shot scores per language: markdown tables and PNG charts."""
-    from ..report import write_report
+    from ..reporting.zero_shot import write_report
 
     write_report(metrics_dir, output_dir)
 
@@ -25,7 +25,7 @@ def grid(
     output_dir: Path = typer.Argument(Path("reports")),
 ) -> None:
     """The grid (run grid): summary JSON, tables (mean ± std over seeds), deltas with paired-bootstrap CIs."""
-    from ..experiments_report import write_experiments_report
+    from ..reporting.grid import write_experiments_report
 
     write_experiments_report(metrics_root, output_dir)
 
@@ -36,7 +36,7 @@ def study(
     output_dir: Path = typer.Argument(Path("reports")),
 ) -> None:
     """The study (run study): robustness.md and PNG plots, robustness vs parameter count, per writing system."""
-    from ..study_report import write_study_report
+    from ..reporting.study import write_study_report
 
     write_study_report(metrics_root, output_dir)
 

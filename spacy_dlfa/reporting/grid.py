@@ -1,4 +1,4 @@
-"""Report of the experiment grid: summary JSON, tables with seeds and bootstrap CIs, plots.
+"""``reports/experiments.md``: the experiment grid's summary JSON, tables with seeds and bootstrap CIs, plots.
 
 Reads ``<metrics_root>/<task>/<run>/scores.json`` and ``sentences.json.gz``
 (``results.py``) as written by ``experiments.evaluate``; runs are named ``<variant>[_l<layer>]_s<seed>``.
@@ -11,10 +11,12 @@ from typing import Dict, List, Optional, Tuple
 
 from wasabi import msg
 
-from .experiments import VARIANTS, parse_run_name
-from .results import load_counts, load_metrics
-from .statistics import paired_bootstrap, stack_seeds
-from .tasks import TASKS
+from ..experiments import VARIANTS, parse_run_name
+from ..results import load_counts, load_metrics
+from ..statistics import paired_bootstrap, stack_seeds
+from ..tasks import TASKS
+from . import generated_by, linked_notes
+from .plots import layer_heatmap, layer_sweep
 
 
 def _runs(task_dir: Path) -> List[dict]:
@@ -140,52 +142,25 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
     seed, sweep = _sweep(groups)
     if len(sweep) < 2:
         return []
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     source = TASKS[task].source_language
     langs = sorted(set.intersection(*(set(scores) for scores in sweep.values())), key=lambda l: (l != source, l))
     targets = [l for l in langs if l != source]
     layers = list(sweep)
     average = [mean(sweep[k][l] for l in targets) for k in layers]
     dev = selection.get("dev_scores", {})
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(layers, average, "o-", label=f"average of {len(targets)} targets (test)")
-    ax.plot(layers, [sweep[k][source] for k in layers], "s-", label=f"{source} (test)")
+    lines = [(average, "o-", f"average of {len(targets)} targets (test)"), ([sweep[k][source] for k in layers], "s-", f"{source} (test)")]
     if dev:
-        ax.plot(layers, [dev.get(str(k), dev.get(k, float("nan"))) for k in layers], "^--", label=f"{source} dev (selection)")
-    for name, style in (("baseline", ":"), (CONTROL, "--")):
-        if name in groups:
-            ax.axhline(mean(groups[name]["mean"][l] for l in targets), color="grey", ls=style, label=f"{name}, average of targets")
-    if selection.get("chosen_layer") is not None and "dev_scores" in selection:
-        ax.axvline(selection["chosen_layer"], color="red", alpha=0.3, label="chosen on English dev")
-    ax.set_xlabel("fused lower layer")
-    ax.set_ylabel(TASKS[task].metric)
-    ax.set_xticks(layers)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(output_dir / f"{task}_layer_sweep.png", dpi=120)
-    plt.close(fig)
+        lines.append(([dev.get(str(k), dev.get(k, float("nan"))) for k in layers], "^--", f"{source} dev (selection)"))
+    references = [(mean(groups[name]["mean"][l] for l in targets), style, f"{name}, average of targets")
+                  for name, style in (("baseline", ":"), (CONTROL, "--")) if name in groups]
+    chosen = selection.get("chosen_layer") if "dev_scores" in selection else None
+    layer_sweep(layers, lines, references, chosen, TASKS[task].metric, output_dir / f"{task}_layer_sweep.png")
 
     against = CONTROL if CONTROL in groups else "baseline"
     reference = groups.get(against, {}).get("mean")
     values = [[sweep[k][l] - (reference[l] if reference else 0.0) for k in layers] for l in langs]
-    fig, ax = plt.subplots(figsize=(1 + 0.8 * len(layers), 0.4 * len(langs) + 1.2))
-    span = max(abs(v) for row in values for v in row) or 1.0
-    image = ax.imshow(values, cmap="RdBu" if reference else "viridis", vmin=-span if reference else None, vmax=span if reference else None, aspect="auto")
-    ax.set_xticks(range(len(layers)), [str(k) for k in layers])
-    ax.set_yticks(range(len(langs)), langs)
-    for i, row in enumerate(values):
-        for j, v in enumerate(row):
-            ax.text(j, i, f"{v:+.1f}" if reference else f"{v:.1f}", ha="center", va="center", fontsize=7)
-    ax.set_xlabel("fused lower layer")
-    ax.set_title(f"{TASKS[task].title}: " + (f"DLFA minus {against}" if reference else TASKS[task].metric), fontsize=9)
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
-    fig.savefig(output_dir / f"{task}_layer_heatmap.png", dpi=120)
-    plt.close(fig)
+    title = f"{TASKS[task].title}: " + (f"DLFA minus {against}" if reference else TASKS[task].metric)
+    layer_heatmap(values, layers, langs, bool(reference), title, output_dir / f"{task}_layer_heatmap.png")
     rows = " | ".join(f"{k}: {a:.1f}" for k, a in zip(layers, average))
     return [
         f"### Layer sweep (seed {seed})",
@@ -214,21 +189,7 @@ def _timings(task: str, metrics_root: Path) -> List[str]:
     return lines if len(lines) > 2 else []
 
 
-RERUN = """## Rerunning a cell
-
-Every run is one cell `<variant>[_l<layer>]_s<seed>`; finished cells are skipped, so rerunning one means removing
-`metrics/experiments/<task>/<run>` and `training/experiments/<task>/<run>`, then e.g. (the project's step and
-batch settings; without them a run trains with the config's and is refused as a different run)
-
-    python -m spacy_dlfa run grid ner --stages headline --layer 10 --seeds 1 --variants dlfa --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner --max-steps 1500 --batch-size 256
-    python -m spacy_dlfa run grid pos --stages sweep --layers 4 --seeds 0 --targets "de_gsd fr_gsd es_gsd zh_gsd ru_gsd ja_gsd fi_tdt tr_imst ar_pud hi_pud" --corpus-dir corpus/pos --max-steps 1500 --batch-size 256
-    python -m spacy_dlfa run grid ner --stages ablations --layer 10 --seeds 0 --variants "mean_fusion concat_fusion aif_last" --targets "de es fr nl pt ru zh ar hi tr" --corpus-dir corpus/ner --max-steps 1500 --batch-size 256
-    python -m spacy_dlfa report grid metrics/experiments reports
-
-or the whole grid with `python -m spacy project run experiments`. Inference and training speed of the baseline vs
-DLFA pipelines: `python benchmarks/speed_memory.py` (last output in `benchmarks/results/`). Times are wall-clock on 2 CPU cores; runs with one
-torch thread ran two at a time, and the machine was sometimes shared with other work; a GPU (`--gpu-id 0`) is much faster.
-"""
+NOTES = "experiments_notes.md"  # hand-written, beside the report: how to rerun a cell, the speed benchmark
 
 
 POOLING = "first_token_pooling"
@@ -260,7 +221,9 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
     summary = summarize(metrics_root)
     public = {task: {v: _public(task, g) for v, g in groups.items()} for task, groups in summary.items()}
     (output_dir / "zero_shot_summary.json").write_text(json.dumps(public, indent=1, sort_keys=True), encoding="utf8")
-    sections = ["# Zero-shot experiments: DLFA vs the last-layer baseline", ""]
+    sections = ["# Zero-shot experiments: DLFA vs the last-layer baseline", "",
+                generated_by(f"python -m spacy_dlfa report grid {metrics_root} {output_dir}"), "",
+                *linked_notes(output_dir, NOTES, "How to rerun a cell, and the speed benchmark (written by hand)")]
     for task, groups in summary.items():
         selection_file = metrics_root / task / "selection.json"
         selection = json.loads(selection_file.read_text()) if selection_file.exists() else {}
@@ -280,7 +243,6 @@ def write_experiments_report(metrics_root: Path, output_dir: Path) -> Path:
         counts = ", ".join(f"{v} {len(g['seeds'])}" for v, g in groups.items() if not v.startswith("dlfa_l"))
         sections += [f"Seeds per variant: {counts}. The interval resamples test sentences (each seed's score on the same resample), "
                      "so it does not cover the variance between training runs; the ± columns (std over seeds) show that spread.", ""]
-    sections.append(RERUN)
     report = output_dir / "experiments.md"
     report.write_text("\n".join(sections), encoding="utf8")
     msg.good(f"wrote {report} and {output_dir / 'zero_shot_summary.json'}")

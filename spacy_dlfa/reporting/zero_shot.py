@@ -1,4 +1,4 @@
-"""Markdown tables and PNG charts from the metrics JSON of `spacy evaluate`.
+"""``reports/zero_shot.md``: markdown tables and PNG charts from the main job's ``spacy evaluate`` scores.
 
 Layout read: ``<metrics_dir>/<task>_<variant>/scores.json`` (``results.py``), e.g.
 ``metrics/ner_dlfa/scores.json``. The average is over the target languages only
@@ -13,8 +13,10 @@ from typing import Dict, List, Tuple
 
 from wasabi import msg
 
-from .results import load_metrics, load_raw_metrics
-from .tasks import TASKS
+from ..results import load_metrics, load_raw_metrics
+from ..tasks import TASKS
+from . import generated_by
+from .plots import zero_shot_bars
 
 Table = Dict[str, Dict[str, float]]  # variant -> lang -> score in percent
 
@@ -69,30 +71,15 @@ def _cell(value, bold: bool = False) -> str:
 
 
 def plot(task: str, table: Table, output: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Bar chart of the table's variants per language (source first)."""
     head, targets = _languages(table, TASKS[task].source_language)
-    langs = head + targets
-    width = 0.8 / max(1, len(table))
-    fig, ax = plt.subplots(figsize=(max(6, 0.7 * len(langs)), 3.5))
-    for i, (variant, scores) in enumerate(table.items()):
-        ax.bar([x + i * width for x in range(len(langs))], [scores.get(lang, 0.0) for lang in langs], width, label=variant)
-    ax.set_xticks([x + width * (len(table) - 1) / 2 for x in range(len(langs))], langs)
-    ax.set_ylabel(TASKS[task].metric)
-    ax.set_ylim(0, 100)
-    ax.set_title(f"{TASKS[task].title}: trained on {TASKS[task].source_language}, zero-shot on the others")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
+    spec = TASKS[task]
+    zero_shot_bars(table, head + targets, spec.metric, f"{spec.title}: trained on {spec.source_language}, zero-shot on the others", output)
 
 
 def write_report(metrics_dir: Path, output_dir: Path, title: str = "Zero-shot results") -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
-    sections = [f"# {title}", "", f"Scores in percent from `spacy evaluate`; metrics in `{metrics_dir}`. NER and POS: "
+    sections = [f"# {title}", "", generated_by(f"python -m spacy_dlfa report zero-shot {metrics_dir} {output_dir}"), "", f"Scores in percent from `spacy evaluate`; metrics in `{metrics_dir}`. NER and POS: "
                 "*gold tokens* as `spacy evaluate --gold-preproc` (`<lang>` in each run's `scores.json`), *raw text* tokenized by the pipeline and "
                 "aligned to the gold tokens as `spacy evaluate` (`<lang>.raw`; NER F1 by character span), "
                 "– where not evaluated.", ""]

@@ -28,10 +28,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy
 from wasabi import msg
 
-from .experiments import parse_run_name
-from .results import load_counts, load_metrics
-from .statistics import drop_difference
-from .tasks import TASKS
+from ..experiments import parse_run_name
+from ..results import load_counts, load_metrics
+from ..statistics import drop_difference, spearman
+from ..tasks import TASKS
+from . import generated_by, linked_notes
+from .plots import robustness_by_size
 
 SCRIPT_ORDER = ("Latin", "Cyrillic", "Arabic", "Devanagari", "CJK", "Other")
 _SCRIPT_LANGS = {
@@ -210,31 +212,6 @@ def script_table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def ranks(values: Sequence[float]) -> List[float]:
-    """1-based ranks, ties sharing their average rank."""
-    order = sorted(range(len(values)), key=values.__getitem__)
-    result = [0.0] * len(values)
-    start = 0
-    while start < len(order):
-        end = start
-        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
-            end += 1
-        for position in range(start, end + 1):
-            result[order[position]] = (start + end) / 2 + 1
-        start = end + 1
-    return result
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> Optional[float]:
-    """Spearman's rank correlation; None for fewer than 3 points or a constant side."""
-    if len(x) < 3:
-        return None
-    rx, ry = numpy.asarray(ranks(x)), numpy.asarray(ranks(y))
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(numpy.corrcoef(rx, ry)[0, 1])
-
-
 def drop_correlations(rows: Sequence[Row]) -> List[str]:
     """What the relative drop goes with across the learned cells, parameter count or clean score (no line for < 3 cells)."""
     cells = [(row.parameters, *row.pair(row.targets()), row.drop(row.targets())) for row in rows if row.learned()]
@@ -271,28 +248,14 @@ def drop_difference_table(rows: Sequence[Row]) -> str:
 
 def plot_robustness(task: str, attack: str, rows: Sequence[Row], output: Path) -> bool:
     """Ratio attacked/clean vs parameters, one line per variant; False when no row has a parameter count."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     points = [(row, row.ratio(row.targets())) for row in rows if row.parameters]
     points = [(row, ratio) for row, ratio in points if ratio is not None]
     if not points:
         return False
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for variant in sorted({row.variant for row, _ in points}):
-        line = sorted((row.parameters / 1e6, ratio, row.model) for row, ratio in points if row.variant == variant)
-        ax.plot([p[0] for p in line], [p[1] for p in line], marker="o", label=variant)
-        for x, y, name in line:
-            ax.annotate(name, (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
-    ax.set_xlabel("parameters (millions)")
-    ax.set_ylabel(f"{TASKS[task].metric}: attacked / clean")
-    ax.set_title(f"{TASKS[task].title}, {attack}:\nrobustness vs model size (average of targets)", fontsize=10)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(output, dpi=120)
-    plt.close(fig)
+    lines = {variant: sorted((row.parameters / 1e6, ratio, row.model) for row, ratio in points if row.variant == variant)
+             for variant in sorted({row.variant for row, _ in points})}
+    robustness_by_size(lines, f"{TASKS[task].metric}: attacked / clean",
+                       f"{TASKS[task].title}, {attack}:\nrobustness vs model size (average of targets)", output)
     return True
 
 
@@ -341,14 +304,13 @@ def write_study_report(root: Path, output_dir: Path) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     report = output_dir / "robustness.md"
     rows = collect_study(root) if Path(root).is_dir() else []
-    sections = ["# Adversarial robustness vs model size", ""]
+    sections = ["# Adversarial robustness vs model size", "", generated_by(f"python -m spacy_dlfa report study {root} {output_dir}"), ""]
     if not rows:
         sections.append(f"No study metrics found under `{root}`: run the `study` command (workflow `study`) first.")
         msg.warn(f"no study metrics under {root}")
     else:
         sections += [f"Scores in percent from `{root}` (task scores of `spacy evaluate`: {', '.join(f'{t} {TASKS[t].score_key}' for t in sorted({r.task for r in rows}))}).", ""]
-        if (output_dir / CONCLUSION).exists():
-            sections += [f"The answer to the study's question, written from these tables: [{CONCLUSION}]({CONCLUSION}).", ""]
+        sections += linked_notes(output_dir, CONCLUSION, "The answer to the study's question, written from these tables")
     for attack in sorted({row.attack for row in rows}):
         sections += [f"## Overview, {attack}: relative drop, baseline / DLFA", "", overview_table([r for r in rows if r.attack == attack]), ""]
     pair_tasks = sorted({TASKS[row.task].title for row in rows if TASKS[row.task].is_pair})
