@@ -48,7 +48,7 @@ from transformers.utils import logging as hf_logging
 
 from spacy_transformers.util import batch_by_length
 
-from spacy_dlfa.evaluation import annotate_and_score, sentence_counts
+from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
 from spacy_dlfa.layers import transformer as transformer_module
 from spacy_dlfa.statistics import paired_bootstrap, score
 from spacy_dlfa.tasks import TASKS

@@ -1,5 +1,5 @@
 """Annotate large collections with a trained pipeline: ``python -m spacy_dlfa annotate MODEL INPUT OUTPUT``."""
-from ..distributed import RaySettings
+from ..runs.distributed import RaySettings
 from .engines import AnnotateSettings
 from .run import AnnotateMismatch, annotate
 

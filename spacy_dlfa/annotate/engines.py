@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, Iterator, List, Sequence
 
 import numpy
 
-from ..distributed import RaySettings, connect_ray, worker_count
+from ..runs.distributed import RaySettings, connect_ray, worker_count
 from .inputs import Shard, read_records
 from .outputs import keep, part_path, write_part
 

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from tqdm import tqdm
 from wasabi import msg
 
-from ..distributed import ENGINES, RaySettings
+from ..runs.distributed import ENGINES, RaySettings
 from .engines import AnnotateSettings, peak_rss_mb, run_local, run_ray
 from .inputs import Invalid, Shard, input_files, plan_shards
 from .outputs import SUFFIX, count_part, part_path

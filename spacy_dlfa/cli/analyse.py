@@ -44,7 +44,7 @@ def compare(
     output: Optional[Path] = typer.Option(None, help="Also write the table to this markdown file"),
 ) -> None:
     """Two evaluated runs per language, gold tokens and raw text, and the change of the target average with its paired-bootstrap interval."""
-    from ..compare import compare_runs
+    from ..analysis.compare import compare_runs
     from ..tasks import task_spec
 
     try:
@@ -69,7 +69,7 @@ def gate_stats(
                                           "single-suffix JSONs there are scores)"),
 ) -> None:
     """The AIF gate's weight on the last layer (1 - w on the lower layer), per language."""
-    from ..diagnostics import gate_statistics
+    from ..analysis.diagnostics import gate_statistics
 
     gate_statistics(model, corpus_dir, split_list(languages, "--languages"), limit=limit, output=output)
 
@@ -83,6 +83,6 @@ def layer_alignment(
     limit: int = typer.Option(400, help="First N distinct premises per language"),
 ) -> None:
     """How language-neutral each hidden layer is: translation retrieval and language ID, per layer, no training."""
-    from ..layer_alignment import format_table, write_layer_alignment
+    from ..analysis.layer_alignment import format_table, write_layer_alignment
 
     print(format_table(write_layer_alignment(model, data_dir, split_list(languages, "--languages"), limit, output)))

@@ -109,7 +109,7 @@ def concurrency_option(workers: str) -> Any:
 
 def ray_settings(address: Optional[str], concurrency: int, num_cpus: float, num_gpus: float):
     """The Ray options as the code's ``distributed.RaySettings``."""
-    from ..distributed import RaySettings
+    from ..runs.distributed import RaySettings
 
     return RaySettings(address=address, concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus)
 

@@ -17,7 +17,7 @@ def evaluate(
                                   "tokenizer (spacy evaluate without --gold-preproc) as <lang>.raw; about doubles the time"),
 ) -> None:
     """`spacy evaluate --gold-preproc` on every language's test set and, unless --no-raw-text, `spacy evaluate` on its raw text."""
-    from ..evaluation import evaluate_languages
+    from ..runs.evaluation import evaluate_languages
 
     evaluate_languages(model_path, corpus_dir, split_list(languages, "--languages"), output_dir, gpu_id=gpu_id, raw_text=raw_text)
 

@@ -50,7 +50,7 @@ def meta(
     version: str = typer.Option("0.1.0", help="Package version"),
 ) -> None:
     """Write a meta.json for `spacy package` with the package name, version and measured zero-shot scores."""
-    from ..packaging import write_package_meta
+    from ..runs.packaging import write_package_meta
 
     write_package_meta(model_dir, metrics_dir, output, name, version)
 
@@ -63,7 +63,7 @@ def pack_metrics(metrics_root: Path = typer.Argument(..., exists=True, file_okay
     its scores.json and sentences.json.gz; runs already packed are left alone."""
     from wasabi import msg
 
-    from ..results import pack_metrics as pack
+    from ..runs.results import pack_metrics as pack
 
     try:
         packed = pack(metrics_root)

@@ -4,8 +4,8 @@ from typing import List, Optional
 
 import typer
 
-from ..experiments import VARIANTS
-from ..study import DEFAULT_VARIANTS, FUSION_RULES
+from ..runs.experiments import VARIANTS
+from ..runs.study import DEFAULT_VARIANTS, FUSION_RULES
 from .options import (ADDRESS, ATTACK, BATCH_SIZE, BUDGET, CANDIDATES, CONFIGS_DIR, CORPUS_DIR, GPU_ID, LEXICON, MAX_STEPS, POOL,
                       RATE, TARGETS, TASK, TRANSFORMER, concurrency_option, config_override, engine_option, fail, group, list_option,
                       num_cpus_option, num_gpus_option, ray_settings, split_list, whole_numbers)
@@ -44,8 +44,8 @@ def grid(
     concurrency: int = concurrency_option("runs"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
-    from ..experiments import GridSettings
-    from ..experiments import run_grid
+    from ..runs.experiments import GridSettings
+    from ..runs.experiments import run_grid
 
     settings = GridSettings(transformer=transformer, hidden_width=hidden_width, corpus_dir=corpus_dir, training_dir=training_dir,
                             metrics_dir=metrics_dir, configs_dir=configs_dir, max_steps=max_steps, batch_size=batch_size,
@@ -93,9 +93,9 @@ def study(
     concurrency: int = concurrency_option("cells"),
 ) -> None:
     """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
-    from ..experiments import GridSettings
+    from ..runs.experiments import GridSettings
     from ..robustness.run import AttackSettings
-    from ..study import run_study
+    from ..runs.study import run_study
 
     # the transformer and its width are set per model by the study
     template = GridSettings(transformer="", hidden_width=0, corpus_dir=corpus_dir, training_dir=training_dir, metrics_dir=metrics_dir,
@@ -122,7 +122,7 @@ def average(
     """One pipeline whose weights are the uniform average of the runs' weights (runs of one config, different seeds)."""
     from wasabi import msg
 
-    from ..averaging import average_runs
+    from ..runs.averaging import average_runs
 
     try:
         spread = average_runs(output_dir, runs, heads, overwrite)

@@ -11,8 +11,8 @@ from typing import Dict, List, Optional, Tuple
 
 from wasabi import msg
 
-from ..experiments import VARIANTS, parse_run_name
-from ..results import load_counts, load_metrics
+from ..runs.experiments import VARIANTS, parse_run_name
+from ..runs.results import load_counts, load_metrics
 from ..statistics import paired_bootstrap, stack_seeds
 from ..tasks import TASKS
 from . import generated_by, linked_notes

@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy
 from wasabi import msg
 
-from ..experiments import parse_run_name
-from ..results import load_counts, load_metrics
+from ..runs.experiments import parse_run_name
+from ..runs.results import load_counts, load_metrics
 from ..statistics import drop_difference, spearman
 from ..tasks import TASKS
 from . import generated_by, linked_notes

@@ -13,7 +13,7 @@ from typing import Dict, List, Tuple
 
 from wasabi import msg
 
-from ..results import load_metrics, load_raw_metrics
+from ..runs.results import load_metrics, load_raw_metrics
 from ..tasks import TASKS
 from . import generated_by
 from .plots import zero_shot_bars

@@ -6,7 +6,7 @@ import spacy
 from spacy.tokens import DocBin
 
 from conftest import SENTENCES
-from spacy_dlfa.diagnostics import aif_modules, gate_statistics
+from spacy_dlfa.analysis.diagnostics import aif_modules, gate_statistics
 
 
 def test_gate_statistics_per_language(trained_pipelines, tmp_path):

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy
 
-from .corpora.common import CorpusFormatError
-from .corpora.sentence_pairs import XNLI, read_pair_tsv
+from ..corpora.common import CorpusFormatError
+from ..corpora.sentence_pairs import XNLI, read_pair_tsv
 
 TOKENS_PER_SENTENCE = 4  # wordpieces sampled per sentence for the token-level language probe
 

@@ -5,7 +5,7 @@ import srsly
 from wasabi import msg
 
 from .results import load_metrics
-from .tasks import TASKS
+from ..tasks import TASKS
 
 # every task's TaskSpec.package_keys, in task order
 PACKAGE_KEYS = tuple(dict.fromkeys(key for spec in TASKS.values() for key in spec.package_keys))

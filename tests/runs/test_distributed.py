@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from spacy_dlfa.distributed import RaySettings, run_jobs
-from spacy_dlfa.experiments import GridSettings
-from spacy_dlfa.results import load_counts, load_metrics
+from spacy_dlfa.runs.distributed import RaySettings, run_jobs
+from spacy_dlfa.runs.experiments import GridSettings
+from spacy_dlfa.runs.results import load_counts, load_metrics
 
 
 def test_jobs_run_in_the_drivers_directory_and_keep_their_order(local_ray, tmp_path, monkeypatch):
@@ -36,7 +36,7 @@ def test_a_failed_job_is_named_after_the_others_finish(local_ray, tmp_path, monk
 
 
 def test_grid_on_ray_resumes_locally_and_chooses_the_layer_on_english_dev(local_ray, tiny_bert, shared_data, tmp_path, monkeypatch):
-    from spacy_dlfa.experiments import run_grid
+    from spacy_dlfa.runs.experiments import run_grid
     from spacy_dlfa.tasks import prepare_task
 
     monkeypatch.chdir(tmp_path)  # relative paths, as project.yml passes them
@@ -60,7 +60,7 @@ def test_grid_on_ray_resumes_locally_and_chooses_the_layer_on_english_dev(local_
 def test_study_on_ray_attacks_and_resumes_locally(local_ray, tiny_bert, shared_data, tmp_path):
     from spacy_dlfa.checkpoints.truncate import truncate_model
     from spacy_dlfa.robustness.run import AttackSettings
-    from spacy_dlfa.study import run_study
+    from spacy_dlfa.runs.study import run_study
     from spacy_dlfa.tasks import prepare_task
 
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=20, dev_limit=5, eval_limit=5)

@@ -1,7 +1,7 @@
 """analyse compare: per-language scores from the per-sentence counts, '–' where a run lacks a set, and the change
 of the target average with its paired-bootstrap interval (exact values)."""
-from spacy_dlfa.compare import compare_runs
-from spacy_dlfa.results import SENTENCES, counts_bytes
+from spacy_dlfa.analysis.compare import compare_runs
+from spacy_dlfa.runs.results import SENTENCES, counts_bytes
 
 
 def write_run(folder, counts, raw=None):

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from spacy_dlfa.experiments import Run, GridSettings, parse_run_name, plan, run_config
+from spacy_dlfa.runs.experiments import Run, GridSettings, parse_run_name, plan, run_config
 from spacy_dlfa.reporting.grid import write_experiments_report
-from spacy_dlfa.results import write_scores
+from spacy_dlfa.runs.results import write_scores
 
 
 def _settings(tmp_path: Path) -> GridSettings:
@@ -116,7 +116,7 @@ def test_pooling_is_compared_with_dlfa_on_the_shared_seeds(tmp_path):
 
 
 def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, shared_data, tmp_path):
-    from spacy_dlfa.experiments import run_grid
+    from spacy_dlfa.runs.experiments import run_grid
     from spacy_dlfa.tasks import prepare_task
 
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=30, dev_limit=10, eval_limit=10)
@@ -132,7 +132,7 @@ def test_grid_runs_resumes_and_chooses_the_layer_on_english_dev(tiny_bert, share
 
 
 def test_a_fixed_layer_is_recorded_as_the_selection(tmp_path):
-    from spacy_dlfa.experiments import run_grid
+    from spacy_dlfa.runs.experiments import run_grid
 
     run_grid("xnli", [], [2], [0], _settings(tmp_path), layer=5)
     selection = json.loads((tmp_path / "metrics" / "xnli" / "selection.json").read_text())
@@ -140,7 +140,7 @@ def test_a_fixed_layer_is_recorded_as_the_selection(tmp_path):
 
 
 def test_a_run_interrupted_after_a_checkpoint_is_trained_again(tmp_path, monkeypatch):
-    from spacy_dlfa import experiments
+    from spacy_dlfa.runs import experiments
 
     calls = []
     monkeypatch.setattr(experiments.subprocess, "run", lambda command, **kwargs: calls.append(command))
@@ -156,7 +156,7 @@ def test_a_run_interrupted_after_a_checkpoint_is_trained_again(tmp_path, monkeyp
 
 
 def _finished_run(settings: GridSettings, run: Run, metrics: bool = False) -> Path:
-    from spacy_dlfa import experiments
+    from spacy_dlfa.runs import experiments
 
     output = settings.training_dir / run.task / run.name
     output.mkdir(parents=True)
@@ -173,7 +173,7 @@ def _finished_run(settings: GridSettings, run: Run, metrics: bool = False) -> Pa
 def test_a_finished_run_is_not_reused_for_other_settings(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from spacy_dlfa import experiments
+    from spacy_dlfa.runs import experiments
 
     calls = []
     monkeypatch.setattr(experiments.subprocess, "run", lambda command, **kwargs: calls.append(command))
@@ -194,7 +194,7 @@ def test_a_finished_run_is_not_reused_for_other_settings(tmp_path, monkeypatch):
 def test_a_run_trained_before_a_memory_setting_existed_is_reused(tmp_path):
     from spacy.util import load_config
 
-    from spacy_dlfa import experiments
+    from spacy_dlfa.runs import experiments
 
     settings, run = _settings(tmp_path), Run("pos", "dlfa", 1, 4)
     output = _finished_run(settings, run)
@@ -214,7 +214,7 @@ def test_a_run_trained_before_a_memory_setting_existed_is_reused(tmp_path):
 def test_a_run_trained_with_spacys_tokenizer_is_reused_and_raw_text_evaluates_it_again(tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from spacy_dlfa import experiments
+    from spacy_dlfa.runs import experiments
 
     settings, run = _settings(tmp_path), Run("ner", "dlfa", 0, 6)
     output = _finished_run(settings, run, metrics=True)
@@ -298,7 +298,7 @@ def test_the_grid_report_names_its_command_and_links_the_hand_written_notes(tmp_
 
 
 def test_a_run_trained_without_the_progress_bar_is_still_reused(tmp_path):
-    from spacy_dlfa import experiments
+    from spacy_dlfa.runs import experiments
 
     config = run_config(Run("ner", "dlfa", 0, 6), _settings(tmp_path))
     assert config["training"]["logger"]["progress_bar"] is True  # spacy train shows its progress bar

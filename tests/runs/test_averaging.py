@@ -13,7 +13,7 @@ from conftest import SENTENCES
 from thinc.api import fix_random_seed
 
 from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline
-from spacy_dlfa.averaging import average_arrays, average_runs, config_differences, weight_slots
+from spacy_dlfa.runs.averaging import average_arrays, average_runs, config_differences, weight_slots
 from spacy_dlfa.cli import app
 
 

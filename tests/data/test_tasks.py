@@ -91,8 +91,8 @@ def test_task_specs_agree_within_a_kind_and_name_known_keys():
 
 
 def test_evaluate_and_package_keys_hold_every_task_score():
-    from spacy_dlfa.evaluation import EVALUATE_KEYS
-    from spacy_dlfa.packaging import PACKAGE_KEYS
+    from spacy_dlfa.runs.evaluation import EVALUATE_KEYS
+    from spacy_dlfa.runs.packaging import PACKAGE_KEYS
     from spacy_dlfa.tasks import TASKS
 
     assert {spec.score_key for spec in TASKS.values()} <= set(EVALUATE_KEYS)

@@ -11,7 +11,7 @@ from spacy.language import Language
 from spacy.tokens import DocBin
 from wasabi import msg
 
-from .layers.fusion import AIFModule
+from ..layers.fusion import AIFModule
 
 
 def aif_modules(nlp: Language) -> List[AIFModule]:

@@ -115,7 +115,7 @@ def test_pair_baselines_differ_from_dlfa_only_in_the_listener():
 def test_sentence_counts_of_pairs_are_top_label_hits():
     from spacy.training import Example
 
-    from spacy_dlfa.evaluation import sentence_counts
+    from spacy_dlfa.runs.evaluation import sentence_counts
     from spacy_dlfa.statistics import score
     from spacy_dlfa.tasks import TASKS
 

@@ -11,7 +11,7 @@ from spacy.training.converters import conllu_to_docs as spacy_conllu_to_docs
 from spacy_dlfa.corpora.ud import conllu_to_docs, read_conllu
 from spacy_dlfa.corpora.wikiann import read_wikiann_tsv, repair_iob, wikiann_to_docs
 
-MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MIRROR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"local data mirror not found at {MIRROR}")
 
 VOCAB = spacy.blank("xx").vocab

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_dlfa.cli import app
-from spacy_dlfa.results import (SCORES, SENTENCES, has_counts, load_counts, load_metrics, load_raw_metrics, load_scores,
+from spacy_dlfa.runs.results import (SCORES, SENTENCES, has_counts, load_counts, load_metrics, load_raw_metrics, load_scores,
                                 pack_metrics, write_scores)
 
 DE = {"ents_f": 0.5, "speed": 100.0}

@@ -22,7 +22,7 @@ from wasabi import msg
 from .distributed import RaySettings, run_jobs
 from .evaluation import evaluate_languages
 from .results import RAW, has_counts
-from .tasks import TASKS
+from ..tasks import TASKS
 
 # aif_last: the AIF module fusing the last layer with itself, a control that
 # separates what normalising and rescaling the last layer gives from what the

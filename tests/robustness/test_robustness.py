@@ -21,7 +21,7 @@ from pipelines import gold_docs
 from spacy_dlfa.cli import app
 from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.pairs import split_pair
-from spacy_dlfa.results import load_counts, load_scores
+from spacy_dlfa.runs.results import load_counts, load_scores
 from spacy_dlfa.statistics import score
 from spacy_dlfa.tasks import TASKS
 from spacy_dlfa.robustness import (

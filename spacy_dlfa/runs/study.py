@@ -40,9 +40,9 @@ from .distributed import RaySettings, run_jobs
 from .experiments import (TRAINED_MARKER, GridSettings, Run, RunMismatch, check_trained_with, job_settings, train,
                           train_and_evaluate, write_run_meta)
 from .results import has_counts, load_metrics
-from .robustness.run import AttackSettings
-from .robustness.run import attack_languages, check_settings
-from .tasks import TASKS
+from ..robustness.run import AttackSettings
+from ..robustness.run import attack_languages, check_settings
+from ..tasks import TASKS
 
 # aif_last (the normalised last layer, the fair control for DLFA; see reports/dlfa_investigation.md) is allowed, not default
 STUDY_VARIANTS = ("baseline", "dlfa", "aif_last")
@@ -132,7 +132,7 @@ def write_model_record(model: StudyModel, metrics_dir: Path) -> Path:
 
 def parameter_counts(source: str) -> Dict[str, int]:
     """From the safetensors header of a local folder; for a hub name, from the model built on its config."""
-    from .checkpoints.truncate import WEIGHTS, count_parameters
+    from ..checkpoints.truncate import WEIGHTS, count_parameters
 
     if (Path(source) / WEIGHTS).is_file():
         return count_parameters(source)

@@ -7,9 +7,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy
 
-from .results import RAW, load_counts
-from .statistics import paired_bootstrap, score
-from .tasks import task_spec
+from ..runs.results import RAW, load_counts
+from ..statistics import paired_bootstrap, score
+from ..tasks import task_spec
 
 
 def _counts(counts: Dict[str, dict], lang: str, suffix: str, key: str) -> Optional[numpy.ndarray]:

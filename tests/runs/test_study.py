@@ -9,10 +9,10 @@ from typer.testing import CliRunner
 
 from conftest import REPO, TINY_LAYERS
 from spacy_dlfa.cli import app
-from spacy_dlfa.experiments import GridSettings
-from spacy_dlfa.results import SCORES, SENTENCES, counts_bytes, load_counts, load_scores, write_scores
+from spacy_dlfa.runs.experiments import GridSettings
+from spacy_dlfa.runs.results import SCORES, SENTENCES, counts_bytes, load_counts, load_scores, write_scores
 from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
-from spacy_dlfa.study import StudyModel, fused_layer_for_depth, model_name, model_settings, study_runs
+from spacy_dlfa.runs.study import StudyModel, fused_layer_for_depth, model_name, model_settings, study_runs
 from spacy_dlfa.reporting.study import script_of, write_study_report
 
 
@@ -215,7 +215,7 @@ def test_script_map():
 
 def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
     from spacy_dlfa.robustness.run import AttackSettings
-    from spacy_dlfa.study import run_study
+    from spacy_dlfa.runs.study import run_study
     from spacy_dlfa.tasks import prepare_task
 
     prepare_task("ner", tmp_path / "corpus", ["de"], shared_data, train_limit=20, dev_limit=5, eval_limit=5)
@@ -247,7 +247,7 @@ def test_tiny_study_end_to_end_and_resume(tiny_bert, shared_data, tmp_path):
 
 def test_tiny_pair_study_attacks_and_scores_xnli(tiny_bert, shared_data, tmp_path):
     from spacy_dlfa.robustness.run import AttackSettings
-    from spacy_dlfa.study import run_study
+    from spacy_dlfa.runs.study import run_study
     from spacy_dlfa.tasks import prepare_task
 
     model = truncate_model(tiny_bert, tmp_path / "assets" / "tiny-L2", 2)
@@ -270,16 +270,16 @@ def test_tiny_pair_study_attacks_and_scores_xnli(tiny_bert, shared_data, tmp_pat
 ])
 def test_attack_folders_name_every_setting_that_changes_the_result(attack, limit, label):
     from spacy_dlfa.robustness.run import AttackSettings
-    from spacy_dlfa.study import attack_label
+    from spacy_dlfa.runs.study import attack_label
 
     assert attack_label(AttackSettings(*attack, limit=limit)) == label
 
 
 def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_path):
-    import spacy_dlfa.study
+    import spacy_dlfa.runs.study
 
     seen = {}
-    monkeypatch.setattr(spacy_dlfa.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest, **options: seen.update(attack=attack, seeds=seeds))
+    monkeypatch.setattr(spacy_dlfa.runs.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest, **options: seen.update(attack=attack, seeds=seeds))
     result = CliRunner().invoke(app, ["run", "study", "ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
                                       "--budget", "2", "--candidates", "4", "--attack-seed", "3", "--attack-limit", "5"])
     assert result.exit_code == 0, result.output
@@ -288,7 +288,7 @@ def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_pa
 
 
 def test_the_control_variant_may_join_the_study():
-    from spacy_dlfa.study import StudyModel, study_runs
+    from spacy_dlfa.runs.study import StudyModel, study_runs
 
     runs = study_runs("ner", StudyModel("m", "m", 4, 32), 6, [0], ["baseline", "dlfa", "aif_last"])
     assert [(r.variant, r.layer) for r in runs] == [("baseline", None), ("dlfa", 3), ("aif_last", None)]
@@ -297,8 +297,8 @@ def test_the_control_variant_may_join_the_study():
 
 
 def test_a_run_finished_elsewhere_with_the_same_config_is_reused(tmp_path):
-    from spacy_dlfa.experiments import TRAINED_MARKER, Run, run_config
-    from spacy_dlfa.study import run_settings
+    from spacy_dlfa.runs.experiments import TRAINED_MARKER, Run, run_config
+    from spacy_dlfa.runs.study import run_settings
 
     grid = GridSettings("assets/e5-small", 384, tmp_path / "corpus", tmp_path / "experiments", tmp_path / "metrics", REPO / "configs", 100, 128, ["de"])
     full = model_settings(StudyModel("assets/e5-small", "e5-small", 12, 384), replace(grid, training_dir=tmp_path / "study"))

@@ -9,7 +9,7 @@ import pytest
 import spacy
 
 from conftest import REPO
-from spacy_dlfa.results import load_counts, load_scores
+from spacy_dlfa.runs.results import load_counts, load_scores
 
 
 def _run(command, cwd: Path, env=None) -> subprocess.CompletedProcess:
