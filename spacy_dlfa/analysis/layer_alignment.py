@@ -16,6 +16,7 @@ import numpy
 
 from ..corpora.common import CorpusFormatError
 from ..corpora.sentence_pairs import XNLI, read_pair_tsv
+from ..layers.transformer import only_transformers_errors
 
 TOKENS_PER_SENTENCE = 4  # wordpieces sampled per sentence for the token-level language probe
 
@@ -34,14 +35,9 @@ def parallel_sentences(data_dir: Path, languages: Sequence[str], limit: int) -> 
 
 def load_encoder(model_path: str) -> Tuple[Any, Any]:
     from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging
 
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity_error()  # the unused pooler of a task-less checkpoint is "newly initialized"
-    try:
+    with only_transformers_errors():  # the unused pooler of a task-less checkpoint is "newly initialized"
         return AutoTokenizer.from_pretrained(model_path), AutoModel.from_pretrained(model_path).eval()
-    finally:
-        logging.set_verbosity(verbosity)
 
 
 def layer_vectors(encoder: Tuple[Any, Any], texts: Sequence[str], batch_size: int = 32

@@ -29,13 +29,14 @@ With ``quantize`` = "int8", the encoder's linear layers run in int8 on CPU
 config decides also for a saved pipeline; the saved weights stay fp32. On a
 GPU the setting is ignored with a warning; training with it is refused.
 """
+import contextlib
 import json
 import os
 import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from safetensors import safe_open
@@ -193,8 +194,23 @@ def apply_quantize(model: Model) -> None:
 def init(model: Model, X=None, Y=None) -> None:
     if not model.attrs["has_transformer"] and Path(model.attrs["name"]).is_dir():
         check_model_folder(Path(model.attrs["name"]))
-    stock_init(model, X, Y)
+    with only_transformers_errors():  # a task-less checkpoint's unused pooler is "newly initialized"
+        stock_init(model, X, Y)
     apply_quantize(model)
+
+
+@contextlib.contextmanager
+def only_transformers_errors() -> Iterator[None]:
+    """transformers' logging at error level inside the block (its loading warnings name
+    weights that no spaCy component uses), put back afterwards."""
+    from transformers.utils import logging
+
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
 
 
 def check_model_folder(folder: Path) -> None:
