@@ -43,13 +43,12 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Corpus, Example
 from spacy.util import load_config, load_model_from_config
+from spacy_transformers.util import batch_by_length
 from thinc.api import fix_random_seed
 from transformers.utils import logging as hf_logging
 
-from spacy_transformers.util import batch_by_length
-
-from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
 from spacy_dlfa.layers import transformer as transformer_module
+from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
 from spacy_dlfa.statistics import paired_bootstrap, score
 from spacy_dlfa.tasks import TASKS
 
@@ -99,7 +98,7 @@ def inference(pipelines: Dict[str, Language], transformer: Path, docs: List[Doc]
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer, model = AutoTokenizer.from_pretrained(transformer), AutoModel.from_pretrained(transformer).eval()
-    for name, nlp in pipelines.items():
+    for nlp in pipelines.values():
         benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
     hf_forward(tokenizer, model, bench_docs[: 2 * batch_size], batch_size, max_items)
     for _ in range(rounds):
@@ -228,7 +227,7 @@ def zero_shot(task: str, nlp: Language, corpus_dir: Path, targets: Sequence[str]
 
 def int8(task: str, pipeline: Path, docs: List[Doc], corpus_dir: Path, targets: Sequence[str], limit: int,
          rounds: int, n_batches: int, batch_size: int) -> None:
-    print(f"\n## 4. int8: fp32 and quantize = \"int8\" loaded from the same pipeline folder")
+    print("\n## 4. int8: fp32 and quantize = \"int8\" loaded from the same pipeline folder")
     pipelines = {"fp32": spacy.load(pipeline), "int8": spacy.load(pipeline, config=INT8)}
     for nlp in pipelines.values():
         benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up

@@ -12,7 +12,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy
 
 
-
 def score(measure: str, counts: numpy.ndarray) -> numpy.ndarray:
     """Score in percent over the last-but-one axis (sentences): micro F1 of
     ``[tp, fp, fn]`` rows (`measure` ``"f1"``) or the ratio of the summed

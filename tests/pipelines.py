@@ -4,14 +4,13 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import spacy
+import torch
+from conftest import REPO, SENTENCES, TINY_WIDTH
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config
 from thinc.api import fix_random_seed
-import torch
-
-from conftest import REPO, SENTENCES, TINY_WIDTH
 
 COMPONENT = {"ner": "ner", "tagger": "tagger"}
 # Windows that fit the tiny model's 64 positions, so that long docs are split into many spans.

@@ -14,12 +14,12 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import pytest
 import spacy
+from conftest import REPO
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipelines import entity_docs, examples, load_pipeline, tiny_overrides, write_docbins
 from spacy.tokens import DocBin
 
-from conftest import REPO
-from pipelines import entity_docs, examples, load_pipeline, tiny_overrides, write_docbins
 from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.corpora.docbin import convert_corpus
 from spacy_dlfa.corpora.ud import HF_UD_UPOS, UPOS_TAGS, ud_rows_to_docs

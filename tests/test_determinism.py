@@ -5,13 +5,12 @@ from typing import List, Tuple
 import numpy
 import pytest
 import spacy
+from conftest import SENTENCES
 from numpy.testing import assert_allclose, assert_array_equal
+from pipelines import annotations, fusion_listener, train_tiny
 from spacy.language import Language
 from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
-
-from conftest import SENTENCES
-from pipelines import annotations, fusion_listener, train_tiny
 
 TEXTS = SENTENCES[:5] + ["", "🙂 Paris \u200b Berlin", " ".join(["Paris", "Madrid", "."] * 30)]
 

@@ -15,10 +15,9 @@ from typing import Iterator, List
 
 import pytest
 import spacy
-from spacy.language import Language
-
 from conftest import REPO, SENTENCES
 from pipelines import annotations
+from spacy.language import Language
 
 ODD = ["", "   ", "🙂 Paris \u200b Berlin", " ".join(["Paris", "Madrid", "."] * 40)]  # the last one spans 6 windows
 TEXTS: List[str] = SENTENCES + ODD + SENTENCES[:4]

@@ -6,12 +6,11 @@ from typing import Dict, List
 import numpy
 import pytest
 import spacy
+from conftest import TINY_WIDTH
 from numpy.testing import assert_allclose
+from pipelines import SHORT_SPANS, annotations, fusion_listener
 from spacy.language import Language
 from spacy.tokens import Doc
-
-from conftest import TINY_WIDTH
-from pipelines import SHORT_SPANS, annotations, fusion_listener
 
 ODD_TEXTS: Dict[str, str] = {
     "empty": "",

@@ -6,7 +6,6 @@ import sys
 from typing import Dict
 
 import spacy
-
 from conftest import REPO
 
 

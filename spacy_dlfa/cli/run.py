@@ -6,9 +6,34 @@ import typer
 
 from ..runs.experiments import VARIANTS
 from ..runs.study import DEFAULT_VARIANTS, FUSION_RULES
-from .options import (ADDRESS, ATTACK, BATCH_SIZE, BUDGET, CANDIDATES, CONFIGS_DIR, CORPUS_DIR, GPU_ID, LEXICON, MAX_STEPS, POOL,
-                      RATE, TARGETS, TASK, TRANSFORMER, concurrency_option, config_override, engine_option, fail, group, list_option,
-                      num_cpus_option, num_gpus_option, ray_settings, split_list, whole_numbers)
+from .options import (
+    ADDRESS,
+    ATTACK,
+    BATCH_SIZE,
+    BUDGET,
+    CANDIDATES,
+    CONFIGS_DIR,
+    CORPUS_DIR,
+    GPU_ID,
+    LEXICON,
+    MAX_STEPS,
+    POOL,
+    RATE,
+    TARGETS,
+    TASK,
+    TRANSFORMER,
+    concurrency_option,
+    config_override,
+    engine_option,
+    fail,
+    group,
+    list_option,
+    num_cpus_option,
+    num_gpus_option,
+    ray_settings,
+    split_list,
+    whole_numbers,
+)
 
 app = group("run", "Train and evaluate many runs, resumable: the grid (sweep, seeds, ablations), the model-size study, the average of runs.")
 
@@ -44,8 +69,7 @@ def grid(
     concurrency: int = concurrency_option("runs"),
 ) -> None:
     """Resumable grid: layer sweep, baseline vs DLFA over seeds, ablations."""
-    from ..runs.experiments import GridSettings
-    from ..runs.experiments import run_grid
+    from ..runs.experiments import GridSettings, run_grid
 
     settings = GridSettings(transformer=transformer, hidden_width=hidden_width, corpus_dir=corpus_dir, training_dir=training_dir,
                             metrics_dir=metrics_dir, configs_dir=configs_dir, max_steps=max_steps, batch_size=batch_size,
@@ -93,8 +117,8 @@ def study(
     concurrency: int = concurrency_option("cells"),
 ) -> None:
     """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
-    from ..runs.experiments import GridSettings
     from ..robustness.run import AttackSettings
+    from ..runs.experiments import GridSettings
     from ..runs.study import run_study
 
     # the transformer and its width are set per model by the study

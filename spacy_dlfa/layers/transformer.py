@@ -186,7 +186,7 @@ def apply_quantize(model: Model) -> None:
     devices = sorted({parameter.device.type for parameter in transformer.parameters()})
     if model.ops.device_type != "cpu" or devices != ["cpu"]:
         warnings.warn(f"spacy-dlfa.TransformerModel.v1: quantize = {scheme!r} ignored: int8 runs on CPU only, "
-                      f"this transformer runs on {type(model.ops).__name__} ({', '.join(devices)}); it stays fp32")
+                      f"this transformer runs on {type(model.ops).__name__} ({', '.join(devices)}); it stays fp32", stacklevel=2)
         return
     quantize_model(transformer, scheme)
 

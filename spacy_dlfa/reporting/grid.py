@@ -77,7 +77,7 @@ def _counts(task: str, group: dict) -> Dict[str, object]:
 def _table(task: str, groups: dict) -> List[str]:
     source = TASKS[task].source_language
     variants = [v for v in VARIANTS if v in groups]
-    langs = sorted(set.intersection(*(set(groups[v]["mean"]) for v in variants)), key=lambda l: (l != source, l))
+    langs = sorted(set.intersection(*(set(groups[v]["mean"]) for v in variants)), key=lambda lang: (lang != source, lang))
     targets = [lang for lang in langs if lang != source]
 
     def cell(variant: str, lang: str) -> str:
@@ -92,7 +92,7 @@ def _table(task: str, groups: dict) -> List[str]:
     head = [header(v) for v in variants]
     lines = [f"| {TASKS[task].metric} | " + " | ".join(head) + " |", "|---|" + "---:|" * len(variants)]
     lines += [f"| {lang} | " + " | ".join(cell(v, lang) for v in variants) + " |" for lang in langs]
-    lines.append(f"| **average of {len(targets)} targets** | " + " | ".join(f"**{mean(groups[v]['mean'][l] for l in targets):.1f}**" for v in variants) + " |")
+    lines.append(f"| **average of {len(targets)} targets** | " + " | ".join(f"**{mean(groups[v]['mean'][lang] for lang in targets):.1f}**" for v in variants) + " |")
     return lines
 
 
@@ -111,8 +111,8 @@ def _deltas(task: str, groups: dict, reference: str = "baseline") -> List[str]:
         if variant in ("baseline", reference) or variant != "dlfa" and "dlfa" in groups and group["_dirs"] == groups["dlfa"]["_dirs"]:
             continue
         counts = _counts(task, group)
-        targets = {l: base_counts[l] for l in counts if l != source and l in base_counts}
-        delta, low, high = paired_bootstrap(TASKS[task].measure, targets, {l: counts[l] for l in targets})
+        targets = {lang: base_counts[lang] for lang in counts if lang != source and lang in base_counts}
+        delta, low, high = paired_bootstrap(TASKS[task].measure, targets, {lang: counts[lang] for lang in targets})
         english = group["mean"].get(source, float("nan")) - groups[reference]["mean"].get(source, float("nan"))
         seeds = f"{_seed_list(group)} / {_seed_list(groups[reference])}"
         lines.append(f"| {variant} | {delta:+.2f} | [{low:+.2f}, {high:+.2f}] | {english:+.2f} | {seeds} |")
@@ -143,22 +143,22 @@ def _sweep_section(task: str, groups: dict, selection: dict, output_dir: Path) -
     if len(sweep) < 2:
         return []
     source = TASKS[task].source_language
-    langs = sorted(set.intersection(*(set(scores) for scores in sweep.values())), key=lambda l: (l != source, l))
-    targets = [l for l in langs if l != source]
+    langs = sorted(set.intersection(*(set(scores) for scores in sweep.values())), key=lambda lang: (lang != source, lang))
+    targets = [lang for lang in langs if lang != source]
     layers = list(sweep)
-    average = [mean(sweep[k][l] for l in targets) for k in layers]
+    average = [mean(sweep[k][lang] for lang in targets) for k in layers]
     dev = selection.get("dev_scores", {})
     lines = [(average, "o-", f"average of {len(targets)} targets (test)"), ([sweep[k][source] for k in layers], "s-", f"{source} (test)")]
     if dev:
         lines.append(([dev.get(str(k), dev.get(k, float("nan"))) for k in layers], "^--", f"{source} dev (selection)"))
-    references = [(mean(groups[name]["mean"][l] for l in targets), style, f"{name}, average of targets")
+    references = [(mean(groups[name]["mean"][lang] for lang in targets), style, f"{name}, average of targets")
                   for name, style in (("baseline", ":"), (CONTROL, "--")) if name in groups]
     chosen = selection.get("chosen_layer") if "dev_scores" in selection else None
     layer_sweep(layers, lines, references, chosen, TASKS[task].metric, output_dir / f"{task}_layer_sweep.png")
 
     against = CONTROL if CONTROL in groups else "baseline"
     reference = groups.get(against, {}).get("mean")
-    values = [[sweep[k][l] - (reference[l] if reference else 0.0) for k in layers] for l in langs]
+    values = [[sweep[k][lang] - (reference[lang] if reference else 0.0) for k in layers] for lang in langs]
     title = f"{TASKS[task].title}: " + (f"DLFA minus {against}" if reference else TASKS[task].metric)
     layer_heatmap(values, layers, langs, bool(reference), title, output_dir / f"{task}_layer_heatmap.png")
     rows = " | ".join(f"{k}: {a:.1f}" for k, a in zip(layers, average))

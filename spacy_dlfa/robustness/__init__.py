@@ -10,18 +10,52 @@ their labels kept aligned, at random or by greedy black-box search.
 * ``run``: clean vs attacked scores per language (the ``attack`` command).
 """
 from .attacks import (
-    ATTACKS, Attack, Mention, Perturbed, doc_rng, editable_tokens, entity_swap_attack, make_attack, mention_pool,
-    perturb, perturb_doc, perturb_docs, replace_words, separator_span, swap_entities, token_attack,
+    ATTACKS,
+    Attack,
+    Mention,
+    Perturbed,
+    doc_rng,
+    editable_tokens,
+    entity_swap_attack,
+    make_attack,
+    mention_pool,
+    perturb,
+    perturb_doc,
+    perturb_docs,
+    replace_words,
+    separator_span,
+    swap_entities,
+    token_attack,
 )
 from .lexicon import Lexicon, load_lexicon, translate
 from .perturb import (
-    CHAR_EDITS, QWERTY_NEIGHBOURS, WORD_EDITS, WordEdit, char_noise, delete_char, insert_char, lowercase, random_case,
-    strip_diacritics, substitute_char, swap_chars, titlecase, uppercase, valid_word,
+    CHAR_EDITS,
+    QWERTY_NEIGHBOURS,
+    WORD_EDITS,
+    WordEdit,
+    char_noise,
+    delete_char,
+    insert_char,
+    lowercase,
+    random_case,
+    strip_diacritics,
+    substitute_char,
+    swap_chars,
+    titlecase,
+    uppercase,
+    valid_word,
 )
 from .run import AttackSettings, attack_corpus, attack_languages, pipeline_kind
 from .search import (
-    SearchResult, adversarial_search, entity_f1, example_score, gold_probability, objective, objective_scores,
-    pair_accuracy, tag_accuracy,
+    SearchResult,
+    adversarial_search,
+    entity_f1,
+    example_score,
+    gold_probability,
+    objective,
+    objective_scores,
+    pair_accuracy,
+    tag_accuracy,
 )
 
 __all__ = [

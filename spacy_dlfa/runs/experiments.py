@@ -19,10 +19,10 @@ from spacy.util import dict_to_dot, dot_to_object, load_config, set_dot_to_objec
 from thinc.api import Config
 from wasabi import msg
 
+from ..tasks import TASKS
 from .distributed import RaySettings, run_jobs
 from .evaluation import evaluate_languages
 from .results import RAW, has_counts
-from ..tasks import TASKS
 
 # aif_last: the AIF module fusing the last layer with itself, a control that
 # separates what normalising and rescaling the last layer gives from what the

@@ -4,8 +4,8 @@ from pathlib import Path
 import srsly
 from wasabi import msg
 
-from .results import load_metrics
 from ..tasks import TASKS
+from .results import load_metrics
 
 # every task's TaskSpec.package_keys, in task order
 PACKAGE_KEYS = tuple(dict.fromkeys(key for spec in TASKS.values() for key in spec.package_keys))

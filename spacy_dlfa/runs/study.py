@@ -36,13 +36,11 @@ from typing import Dict, List, Optional, Sequence
 
 from wasabi import msg
 
-from .distributed import RaySettings, run_jobs
-from .experiments import (TRAINED_MARKER, GridSettings, Run, RunMismatch, check_trained_with, job_settings, train,
-                          train_and_evaluate, write_run_meta)
-from .results import has_counts, load_metrics
-from ..robustness.run import AttackSettings
-from ..robustness.run import attack_languages, check_settings
+from ..robustness.run import AttackSettings, attack_languages, check_settings
 from ..tasks import TASKS
+from .distributed import RaySettings, run_jobs
+from .experiments import TRAINED_MARKER, GridSettings, Run, RunMismatch, check_trained_with, job_settings, train, train_and_evaluate, write_run_meta
+from .results import has_counts, load_metrics
 
 # aif_last (the normalised last layer, the fair control for DLFA; see reports/dlfa_investigation.md) is allowed, not default
 STUDY_VARIANTS = ("baseline", "dlfa", "aif_last")

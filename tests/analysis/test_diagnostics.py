@@ -3,14 +3,13 @@ import json
 
 import pytest
 import spacy
+from conftest import SENTENCES
 from spacy.tokens import DocBin
 
-from conftest import SENTENCES
 from spacy_dlfa.analysis.diagnostics import aif_modules, gate_statistics
 
 
 def test_gate_statistics_per_language(trained_pipelines, tmp_path):
-    vocab = spacy.blank("xx").vocab
     for lang, sentences in (("de", SENTENCES[:4]), ("zh", SENTENCES[7:9])):
         DocBin(docs=[spacy.blank("xx").make_doc(s) for s in sentences]).to_disk(tmp_path / f"test-{lang}.spacy")
     stats = gate_statistics(trained_pipelines["ner"], tmp_path, ["de", "zh"], output=tmp_path / "gates.json")

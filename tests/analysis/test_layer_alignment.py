@@ -3,11 +3,11 @@ from pathlib import Path
 
 import numpy
 import pytest
+from conftest import TINY_LAYERS
 from typer.testing import CliRunner
 
-from conftest import TINY_LAYERS
-from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.analysis.layer_alignment import centroid_accuracy, layer_scores, parallel_sentences, retrieval_accuracy
+from spacy_dlfa.corpora.common import CorpusFormatError
 
 EN = ["A man walks.\tHe moves.\tentailment", "A man walks.\tHe sleeps.\tcontradiction", "The sky is blue.\tIt rains.\tneutral",
       "Birds fly south.\tBirds move.\tentailment"]

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from conftest import REPO, SENTENCES
 from spacy.tokens import DocBin
 
-from conftest import REPO, SENTENCES
-from spacy_dlfa.annotate import AnnotateMismatch, AnnotateSettings, RaySettings, annotate
-from spacy_dlfa.annotate import outputs
+from spacy_dlfa.annotate import AnnotateMismatch, AnnotateSettings, RaySettings, annotate, outputs
 from spacy_dlfa.annotate.inputs import input_files, plan_shards
 from spacy_dlfa.corpora.common import CorpusFormatError
 

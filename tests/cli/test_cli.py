@@ -7,9 +7,9 @@ from typing import Any, Dict, List, Tuple
 import pytest
 import srsly
 import typer
+from conftest import REPO
 from typer.testing import CliRunner
 
-from conftest import REPO
 from spacy_dlfa.cli import app
 from spacy_dlfa.cli.options import split_list
 

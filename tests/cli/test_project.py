@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import spacy
-
 from conftest import REPO
+
 from spacy_dlfa.runs.results import load_counts, load_scores
 
 

@@ -8,11 +8,11 @@ from typing import List
 import pytest
 import spacy
 import torch
+from conftest import REPO, SENTENCES, TINY_WIDTH
 from spacy.tokens import DocBin
 from spacy.util import load_config
 from transformers import AutoTokenizer
 
-from conftest import REPO, SENTENCES, TINY_WIDTH
 from spacy_dlfa.pairs import make_pair_doc, pair_segment_separator_id, pair_separator, split_pair
 
 PAIRS = [(SENTENCES[i], SENTENCES[(i + 3) % len(SENTENCES)]) for i in range(len(SENTENCES))]

@@ -5,12 +5,12 @@ import sys
 
 import pytest
 import spacy
+from conftest import REPO
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spacy.symbols import NORM, ORTH
 from spacy.util import load_config
 
-from conftest import REPO
 from spacy_dlfa.tokenizer import MultilingualTokenizer
 
 NAME = "spacy-dlfa.MultilingualTokenizer.v1"

@@ -4,12 +4,11 @@ from typing import Dict
 
 import pytest
 import torch
+from conftest import TINY_LAYERS
+from pipelines import examples, gold_docs, load_pipeline, train_tiny
 from spacy.training import Example
 from thinc.api import fix_random_seed
 from transformers import AutoModel
-
-from conftest import TINY_LAYERS
-from pipelines import examples, gold_docs, load_pipeline, train_tiny
 
 FREEZE = "components.transformer.model.freeze_layers"
 

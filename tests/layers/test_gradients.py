@@ -5,10 +5,9 @@ from typing import Dict, List
 import numpy
 import pytest
 import torch
+from pipelines import examples, fusion_listener, load_pipeline, tagged_docs
 from spacy.training import Example
 from spacy_transformers.layers.transformer_model import _convert_transformer_outputs
-
-from pipelines import examples, fusion_listener, load_pipeline, tagged_docs
 
 FUSED_LAYER = 2
 
@@ -47,7 +46,8 @@ def _reference_gradients(nlp, docs, d_outputs: List[numpy.ndarray]) -> Dict[str,
         rows = [layer[start].reshape(-1, layer.shape[-1]) for layer in (hidden_states[-1], hidden_states[FUSED_LAYER])]
         pieces = torch.as_tensor(doc_data.align.dataXd, dtype=torch.long)
         token_ids = torch.repeat_interleave(torch.as_tensor(doc_data.align.lengths, dtype=torch.long))
-        pool = lambda x: torch.zeros(len(doc_data.align.lengths), x.shape[1]).index_add_(0, token_ids, x) / torch.bincount(token_ids)[:, None]
+        def pool(x, token_ids=token_ids, n_tokens=len(doc_data.align.lengths)):
+            return torch.zeros(n_tokens, x.shape[1]).index_add_(0, token_ids, x) / torch.bincount(token_ids)[:, None]
         if fuse_at == "token":
             last, lower = (pool(layer_rows[pieces]) for layer_rows in rows)
             token_vectors.append(aif(last, lower, torch.as_tensor([len(last)])))

@@ -8,11 +8,11 @@ import numpy
 import pytest
 import spacy
 import torch
-from thinc.api import NumpyOps
-
 from conftest import SENTENCES, TINY_LAYERS
 from pipelines import annotations, examples, gold_docs, load_pipeline, train_tiny
-from spacy_dlfa.layers.quantize import Int8Linear, QUANTIZE_SCHEMES, check_quantize
+from thinc.api import NumpyOps
+
+from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, Int8Linear, check_quantize
 
 QUANTIZE = "components.transformer.model.quantize"
 INT8 = {"components": {"transformer": {"model": {"quantize": "int8"}}}}

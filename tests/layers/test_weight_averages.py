@@ -9,14 +9,14 @@ import numpy
 import pytest
 import spacy
 import torch
+from conftest import REPO
 from numpy.testing import assert_array_equal
+from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline, tiny_overrides, write_docbins
 from spacy.training import loop
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 from thinc.api import Adam, PyTorchShim, PyTorchWrapper
 
-from conftest import REPO
-from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline, tiny_overrides, write_docbins
 from spacy_dlfa.layers.shims import AveragedParamsHFShim, AveragedParamsPyTorchShim
 from spacy_dlfa.optimizers import UniformAveragingOptimizer
 

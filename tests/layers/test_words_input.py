@@ -6,12 +6,12 @@ import numpy
 import pytest
 import spacy
 import torch
+from conftest import REPO
 from spacy.tokens import Doc
 from spacy.util import load_config
 from spacy_transformers.span_getters import configure_get_doc_spans, configure_strided_spans
 from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
 
-from conftest import REPO
 from spacy_dlfa.architectures import build_transformer_model
 from spacy_dlfa.layers.transformer import pair_token_types
 from spacy_dlfa.layers.words import WORDS_SETTING, tokenize_words, word_pieces

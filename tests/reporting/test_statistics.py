@@ -44,7 +44,9 @@ def test_bootstrap_is_reproducible_and_checks_pairing():
 
 
 def test_drop_difference_exact_value():
-    pos = lambda *rows: numpy.array([rows], dtype="f8")  # one seed, [correct, total] per sentence
+    def pos(*rows):  # one seed, [correct, total] per sentence
+        return numpy.array([rows], dtype="f8")
+
     baseline = {"de": (pos([1, 2], [1, 2]), pos([0, 2], [1, 2]))}  # 50% -> 25%: drop 50 points
     system = {"de": (pos([2, 2], [1, 2]), pos([1, 2], [1, 2]))}  # 75% -> 50%: drop 33.3 points
     delta, low, high = drop_difference("accuracy", baseline, system, samples=200)

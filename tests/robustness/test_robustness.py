@@ -11,23 +11,37 @@ import numpy
 import pytest
 import spacy
 import srsly
+from conftest import SENTENCES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pipelines import gold_docs
 from spacy.tokens import Doc, DocBin, Span
 from typer.testing import CliRunner
 
-from conftest import SENTENCES
-from pipelines import gold_docs
 from spacy_dlfa.cli import app
 from spacy_dlfa.corpora.common import CorpusFormatError
 from spacy_dlfa.pairs import split_pair
+from spacy_dlfa.robustness import (
+    ATTACKS,
+    QWERTY_NEIGHBOURS,
+    adversarial_search,
+    char_noise,
+    insert_char,
+    load_lexicon,
+    make_attack,
+    mention_pool,
+    objective_scores,
+    perturb_doc,
+    perturb_docs,
+    separator_span,
+    strip_diacritics,
+    substitute_char,
+    titlecase,
+    valid_word,
+)
 from spacy_dlfa.runs.results import load_counts, load_scores
 from spacy_dlfa.statistics import score
 from spacy_dlfa.tasks import TASKS
-from spacy_dlfa.robustness import (
-    ATTACKS, QWERTY_NEIGHBOURS, adversarial_search, char_noise, insert_char, load_lexicon, make_attack, mention_pool,
-    objective_scores, perturb_doc, perturb_docs, separator_span, strip_diacritics, substitute_char, titlecase, valid_word,
-)
 
 VOCAB = spacy.blank("xx").vocab
 SEP = ["[SEP]"]

@@ -6,15 +6,14 @@ from typing import Dict
 import numpy
 import pytest
 import spacy
+from conftest import SENTENCES
 from numpy.testing import assert_array_equal
+from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline
+from thinc.api import fix_random_seed
 from typer.testing import CliRunner
 
-from conftest import SENTENCES
-from thinc.api import fix_random_seed
-
-from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline
-from spacy_dlfa.runs.averaging import average_arrays, average_runs, config_differences, weight_slots
 from spacy_dlfa.cli import app
+from spacy_dlfa.runs.averaging import average_arrays, average_runs, config_differences, weight_slots
 
 
 def _train(task: str, model_path: Path, seed: int, steps: int = 3):

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from spacy_dlfa.runs.distributed import RaySettings, run_jobs
 from spacy_dlfa.runs.experiments import GridSettings
 from spacy_dlfa.runs.results import load_counts, load_metrics

@@ -3,10 +3,10 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
-from spacy_dlfa.runs.experiments import Run, GridSettings, parse_run_name, plan, run_config
+
 from spacy_dlfa.reporting.grid import write_experiments_report
+from spacy_dlfa.runs.experiments import GridSettings, Run, parse_run_name, plan, run_config
 from spacy_dlfa.runs.results import write_scores
 
 
@@ -109,7 +109,7 @@ def test_pooling_is_compared_with_dlfa_on_the_shared_seeds(tmp_path):
     (root / "xnli" / "selection.json").write_text(json.dumps({"chosen_layer": 6}))
     report = write_experiments_report(root, tmp_path / "reports").read_text()
     # seed 0 only: 50 - 60, although DLFA's two-seed mean on de is 75
-    line = next(l for l in report.splitlines() if l.startswith("| first_token_pooling | -10.00 | ["))
+    line = next(row for row in report.splitlines() if row.startswith("| first_token_pooling | -10.00 | ["))
     assert line.endswith("| -10.00 | 0 / 0 |") and "| variant | delta vs dlfa, average of targets |" in report
     assert "| first_token_pooling | +10.00 |" in report  # vs the baseline
     assert "The paper reports +1.5 for this task over mBERT" in report and "a slice of English dev stands in" in report

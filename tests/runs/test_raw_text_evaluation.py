@@ -4,16 +4,16 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from conftest import SENTENCES
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 from typer.testing import CliRunner
 
-from conftest import SENTENCES
 from spacy_dlfa.cli import app
+from spacy_dlfa.reporting.zero_shot import collect, markdown_table, with_raw_text, write_report
 from spacy_dlfa.runs.evaluation import char_span_scores, evaluate_languages, raw_sentence_counts, sentence_counts
 from spacy_dlfa.runs.results import load_counts, load_metrics, load_raw_metrics, load_scores, write_scores
-from spacy_dlfa.reporting.zero_shot import collect, markdown_table, with_raw_text, write_report
 from spacy_dlfa.statistics import score
 
 TAGS = ["PROPN", "VERB", "NOUN", "ADP", "PUNCT"]

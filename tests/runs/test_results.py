@@ -7,8 +7,17 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_dlfa.cli import app
-from spacy_dlfa.runs.results import (SCORES, SENTENCES, has_counts, load_counts, load_metrics, load_raw_metrics, load_scores,
-                                pack_metrics, write_scores)
+from spacy_dlfa.runs.results import (
+    SCORES,
+    SENTENCES,
+    has_counts,
+    load_counts,
+    load_metrics,
+    load_raw_metrics,
+    load_scores,
+    pack_metrics,
+    write_scores,
+)
 
 DE = {"ents_f": 0.5, "speed": 100.0}
 DE_RAW = {"ents_f": 0.4, "ents_char_f": 0.45, "speed": 90.0}

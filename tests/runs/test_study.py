@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO, TINY_LAYERS
 from typer.testing import CliRunner
 
-from conftest import REPO, TINY_LAYERS
+from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
 from spacy_dlfa.cli import app
+from spacy_dlfa.reporting.study import script_of, write_study_report
 from spacy_dlfa.runs.experiments import GridSettings
 from spacy_dlfa.runs.results import SCORES, SENTENCES, counts_bytes, load_counts, load_scores, write_scores
-from spacy_dlfa.checkpoints.truncate import count_parameters, truncate_model
 from spacy_dlfa.runs.study import StudyModel, fused_layer_for_depth, model_name, model_settings, study_runs
-from spacy_dlfa.reporting.study import script_of, write_study_report
 
 
 def _hidden_states(path: Path):

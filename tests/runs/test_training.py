@@ -7,11 +7,11 @@ from typing import List
 import numpy
 import pytest
 import spacy
-from numpy.testing import assert_array_equal
-from spacy.util import load_config, load_model_from_config
-
 from conftest import REPO, SENTENCES
-from pipelines import entity_docs, fusion_listener, examples, load_pipeline, tagged_docs, tiny_overrides, write_docbins
+from numpy.testing import assert_array_equal
+from pipelines import entity_docs, examples, fusion_listener, load_pipeline, tagged_docs, tiny_overrides, write_docbins
+from spacy.util import load_config
+
 from spacy_dlfa.layers import transformer as transformer_module
 
 
