@@ -1,7 +1,7 @@
 """``reports/experiments.md``: the experiment grid's summary JSON, tables with seeds and bootstrap CIs, plots.
 
 Reads ``<metrics_root>/<task>/<run>/scores.json`` and ``sentences.json.gz``
-(``results.py``) as written by ``experiments.evaluate``; runs are named ``<variant>[_l<layer>]_s<seed>``.
+(``results.py``) as written by ``runs.experiments.train_and_evaluate``; runs are named ``<variant>[_l<layer>]_s<seed>``.
 """
 import json
 from collections import defaultdict
