@@ -286,12 +286,25 @@ def _keep_layers(model_output: ModelOutput, keep: Sequence[int]) -> ModelOutput:
     return pruned
 
 
-def _convert_inputs(model: Model, wordpieces, is_train: bool):
-    if is_train and model.attrs.get("freeze_embeddings", False):
-        transformer = model.shims[0]._model
+_FROZEN: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _freeze_once(model: Model) -> None:
+    """Apply freeze_embeddings and freeze_layers to the loaded torch module, once per module
+    (init and from_bytes load a new one), not on every training step."""
+    transformer = model.shims[0]._model
+    if transformer in _FROZEN:
+        return
+    if model.attrs.get("freeze_embeddings", False):
         transformer.get_input_embeddings().weight.requires_grad_(False)
-    if is_train and model.attrs.get(FREEZE_SETTING, 0):
-        freeze_bottom_layers(model.shims[0]._model, model.attrs[FREEZE_SETTING])
+    if model.attrs.get(FREEZE_SETTING, 0):
+        freeze_bottom_layers(transformer, model.attrs[FREEZE_SETTING])
+    _FROZEN.add(transformer)
+
+
+def _convert_inputs(model: Model, wordpieces, is_train: bool):
+    if is_train:
+        _freeze_once(model)
     inputs, backprop = _convert_transformer_inputs(model, wordpieces, is_train)
     separator = model.attrs.get(SEGMENT_SEPARATOR)
     if separator is not None and "token_type_ids" in inputs.kwargs:
