@@ -4,7 +4,7 @@ The commands are grouped by what users do, one module a group:
 
 * ``data``     (data.py)     the transformer folder, a task's DocBins, one corpus file
 * ``evaluate``, ``annotate`` (pipeline.py) what applications do with a trained pipeline, at the top level
-* ``run``      (run.py)      many runs, resumable: the grid, the model-size study, the average of runs
+* ``run``      (run.py)      many runs, resumable: the grid, the model-size study, the average of runs, two runs on one shared transformer
 * ``analyse``  (analyse.py)  attacks, two runs compared, the AIF gate, the layers
 * ``report``   (report.py)   reports from metrics, package metadata
 

@@ -1,4 +1,4 @@
-"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study) and their average."""
+"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study), their average and one pipeline sharing two runs' transformer."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -35,7 +35,8 @@ from .options import (
     whole_numbers,
 )
 
-app = group("run", "Train and evaluate many runs, resumable: the grid (sweep, seeds, ablations), the model-size study, the average of runs.")
+app = group("run", "Train and evaluate many runs, resumable: the grid (sweep, seeds, ablations), the model-size study, the average of runs; "
+            "two runs' tasks on one shared transformer.")
 
 RUN_ERRORS = (ValueError, OSError, ImportError, RuntimeError)
 
@@ -154,3 +155,27 @@ def average(
         fail(err)
     listed = ", ".join(f"{group} {value:.4f}" for group, value in spread.items())
     msg.good(f"{output_dir}: average of {len(runs)} runs (heads: {heads}); runs' distance from the average relative to its norm: {listed}")
+
+@app.command()
+def share(
+    output_dir: Path = typer.Argument(..., help="Pipeline folder to write"),
+    first: Path = typer.Argument(..., metavar="FIRST_PIPELINE", help="Trained pipeline whose config and components are kept, "
+                                 "e.g. training/experiments/ner/dlfa_l10_s0/model-best"),
+    second: Path = typer.Argument(..., metavar="SECOND_PIPELINE", help="Trained pipeline of the same transformer settings whose "
+                                  "task components are added, e.g. training/experiments/pos/dlfa_l10_s0/model-best"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty OUTPUT_DIR"),
+    transformer: str = typer.Option("average", help="The shared transformer's weights: average (the elementwise mean of the "
+                                    "two fine-tuned transformers), first or second (that pipeline's transformer as it is)"),
+) -> None:
+    """One pipeline for two tasks: FIRST's components and SECOND's task components on one shared transformer (one forward pass)."""
+    from ..runs.sharing import META_KEY as SHARED_META_KEY
+    from ..runs.sharing import share_runs
+
+    try:
+        nlp = share_runs(output_dir, first, second, transformer, overwrite)
+    except (ValueError, OSError) as err:
+        fail(err)
+    from wasabi import msg
+
+    kept = nlp.meta[SHARED_META_KEY]["keep_hidden_layers"]
+    msg.good(f"{output_dir}: components {nlp.pipe_names} on one transformer ({transformer}), keeping hidden layers {kept}")

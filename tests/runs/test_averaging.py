@@ -8,26 +8,11 @@ import pytest
 import spacy
 from conftest import SENTENCES
 from numpy.testing import assert_array_equal
-from pipelines import SHORT_SPANS, examples, gold_docs, load_pipeline
-from thinc.api import fix_random_seed
+from pipelines import train_fast
 from typer.testing import CliRunner
 
 from spacy_dlfa.cli import app
 from spacy_dlfa.runs.averaging import average_arrays, average_runs, config_differences, weight_slots
-
-
-def _train(task: str, model_path: Path, seed: int, steps: int = 3):
-    """A few updates at a learning rate high enough that the seeds' weights differ everywhere."""
-    fix_random_seed(seed)
-    nlp = load_pipeline(task, model_path, extra={"components.transformer.model.get_spans": SHORT_SPANS, "system.seed": seed,
-                                                 "training.optimizer.learn_rate.initial_rate": 0.01,
-                                                 "training.optimizer.learn_rate.warmup_steps": 1})
-    egs = examples(nlp, gold_docs(task, nlp.vocab))
-    optimizer = nlp.initialize(lambda: egs)
-    for _ in range(steps):
-        optimizer.step_schedules()
-        nlp.update(egs, sgd=optimizer, drop=0.1)
-    return nlp
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +23,7 @@ def two_runs(tiny_bert, tmp_path_factory, single_torch_thread) -> Dict[str, list
     for task in ("tagger", "ner"):
         runs[task] = []
         for seed in (0, 1):
-            nlp = _train(task, tiny_bert, seed)
+            nlp = train_fast(task, tiny_bert, seed)
             nlp.to_disk(root / f"{task}_s{seed}")
             runs[task].append(root / f"{task}_s{seed}")
     return runs
