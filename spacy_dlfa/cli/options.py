@@ -5,11 +5,12 @@ separated value (``--targets 'de zh ar'``, the form project.yml passes) or by re
 (``--targets de --targets zh``), or both; :func:`split_list` reads them all the same way.
 """
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, NoReturn, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Tuple, TypeVar
 
 import typer
 
 from ..robustness.attacks import ATTACKS
+from ..tasks import TASKS
 
 T = TypeVar("T")
 
@@ -46,6 +47,32 @@ def config_override(item: str) -> Tuple[str, Any]:
         return path, srsly.json_loads(value)
     except ValueError:
         return path, value
+
+
+def per_task(value: str, tasks: Iterable[str], option: str) -> Dict[str, int]:
+    """One whole number for every task (``"10"``), or one per task (``"ner=10 pos=10 xnli=6"``; tasks named
+    but not run are ignored, so one project variable serves several commands) -> {task: number}."""
+    items = value.replace(",", " ").split()
+    if len(items) == 1 and "=" not in items[0]:
+        return {task: whole_number(items[0], option) for task in tasks}
+    given = {}
+    for item in items:
+        task, sep, number = item.partition("=")
+        if not sep or task not in TASKS:
+            raise typer.BadParameter(f"expected one number or TASK=NUMBER items with TASK one of {', '.join(TASKS)}, got {item!r}",
+                                     param_hint=option)
+        given[task] = whole_number(number, option)
+    missing = [task for task in tasks if task not in given]
+    if missing:
+        raise typer.BadParameter(f"no value for {', '.join(missing)} in {value!r}", param_hint=option)
+    return {task: given[task] for task in tasks}
+
+
+def whole_number(text: str, option: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a whole number", param_hint=option) from None
 
 
 def optional_limit(value: int) -> Optional[int]:

@@ -1,4 +1,5 @@
 """``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study), their average and one pipeline sharing two runs' transformer."""
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
 
@@ -6,6 +7,7 @@ import typer
 
 from ..runs.experiments import VARIANTS
 from ..runs.study import DEFAULT_VARIANTS, FUSION_RULES
+from ..tasks import TASKS
 from .options import (
     ADDRESS,
     ATTACK,
@@ -30,6 +32,7 @@ from .options import (
     list_option,
     num_cpus_option,
     num_gpus_option,
+    per_task,
     ray_settings,
     split_list,
     whole_numbers,
@@ -86,11 +89,14 @@ def grid(
 
 @app.command()
 def study(
-    task: str = TASK,
+    tasks: List[str] = typer.Argument(..., help="One or more of ner, pos, xnli, pawsx"),
     models: List[str] = list_option(..., "Model folders or hub names (e.g. assets/e5-small-L4 assets/e5-small)"),
-    targets: List[str] = TARGETS,
-    corpus_dir: Path = CORPUS_DIR,
-    layer: int = typer.Option(6, help="Fused lower layer for a 12-layer model, adapted per size by --fusion-rule"),
+    targets: List[str] = list_option([], "Target languages or treebanks, for one task (default: every test-<lang>.spacy "
+                                     "in the task's corpus folder but the training language's)"),
+    corpus_dir: str = typer.Option("corpus/{task}", help="Folder with train/dev/test-<lang>.spacy (python -m spacy_dlfa "
+                                   "data prepare); {task} stands for each task's name"),
+    layer: str = typer.Option("6", help="Fused lower layer for a 12-layer model, adapted per size by --fusion-rule: one "
+                              "number, or one per task ('ner=10 pos=10 xnli=6')"),
     fusion_rule: str = typer.Option("cap", help=f"One of {', '.join(FUSION_RULES)}. cap: min(layer, depth-1); "
                                     "relative: round(layer*depth/12), in 1..depth-1"),
     seeds: List[str] = list_option(["0"], "Training seeds"),
@@ -108,8 +114,8 @@ def study(
     reuse_training_dir: Optional[Path] = typer.Option(None, help="Reuse runs finished here with the same config "
                                                        "(e.g. training/experiments for the full model) instead of training them again"),
     configs_dir: Path = CONFIGS_DIR,
-    max_steps: int = MAX_STEPS,
-    batch_size: int = BATCH_SIZE,
+    max_steps: str = typer.Option("0", help="Training steps (0: the config's): one number, or one per task ('ner=1500 xnli=600')"),
+    batch_size: str = typer.Option("0", help="Batcher size (0: the config's): one number, or one per task ('ner=256 pos=256 xnli=0')"),
     gpu_id: int = GPU_ID,
     engine: str = engine_option("one cell after another", "every cell a Ray task"),
     address: Optional[str] = ADDRESS,
@@ -117,22 +123,46 @@ def study(
     num_gpus: float = num_gpus_option("cell", " (--gpu-id is then ignored)"),
     concurrency: int = concurrency_option("cells"),
 ) -> None:
-    """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model."""
+    """Robustness vs model size (resumable): train, evaluate and attack baseline and DLFA per model, for one or more tasks."""
     from ..robustness.run import AttackSettings
     from ..runs.experiments import GridSettings
-    from ..runs.study import run_study
+    from ..runs.study import StudyTask, run_studies
 
-    # the transformer and its width are set per model by the study
-    template = GridSettings(transformer="", hidden_width=0, corpus_dir=corpus_dir, training_dir=training_dir, metrics_dir=metrics_dir,
-                            configs_dir=configs_dir, max_steps=max_steps, batch_size=batch_size,
-                            targets=split_list(targets, "--targets"), gpu_id=gpu_id)
     attack = AttackSettings(name=attack_name, rate=rate, budget=budget, candidates=candidates, seed=attack_seed, limit=attack_limit)
     try:
-        run_study(task, split_list(models, "--models"), layer, whole_numbers(seeds, "--seeds"), template, attack,
-                  variants=split_list(variants, "--variants"), rule=fusion_rule, pool=pool, lexicon=lexicon,
-                  reuse_dir=reuse_training_dir, engine=engine, cluster=ray_settings(address, concurrency, num_cpus, num_gpus))
+        # the transformer and its width are set per model by the study, the rest per task by study_tasks
+        template = GridSettings(transformer="", hidden_width=0, corpus_dir=Path(), training_dir=training_dir, metrics_dir=metrics_dir,
+                                configs_dir=configs_dir, max_steps=0, batch_size=0, targets=[], gpu_id=gpu_id)
+        studies = [StudyTask(task, fused, settings) for task, fused, settings in
+                   study_tasks(split_list(tasks, "TASKS"), split_list(targets, "--targets", allow_empty=True), corpus_dir, layer,
+                               max_steps, batch_size, template)]
+        run_studies(studies, split_list(models, "--models"), whole_numbers(seeds, "--seeds"), attack,
+                    variants=split_list(variants, "--variants"), rule=fusion_rule, pool=pool, lexicon=lexicon,
+                    reuse_dir=reuse_training_dir, engine=engine, cluster=ray_settings(address, concurrency, num_cpus, num_gpus))
     except RUN_ERRORS as err:
         fail(err)
+
+
+def study_tasks(tasks: List[str], targets: List[str], corpus_dir: str, layer: str, max_steps: str, batch_size: str, template):
+    """(task, layer, settings) per task: ``template`` with the task's corpus folder, targets, steps and batch size."""
+    from ..runs.study import corpus_targets
+
+    unknown = [task for task in tasks if task not in TASKS]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: expected {', '.join(TASKS)}", param_hint="TASKS")
+    if targets and len(tasks) > 1:
+        raise typer.BadParameter("give targets for one task only, or leave them out: each task then takes every target "
+                                 "its corpus folder has", param_hint="--targets")
+    if len(tasks) > 1 and "{task}" not in corpus_dir:
+        raise typer.BadParameter(f"{corpus_dir!r} would serve several tasks: write {{task}} where the task's name goes "
+                                 "(corpus/{task})", param_hint="--corpus-dir")
+    layers, steps, sizes = (per_task(value, tasks, option) for value, option in
+                            ((layer, "--layer"), (max_steps, "--max-steps"), (batch_size, "--batch-size")))
+    for task in tasks:
+        corpus = Path(corpus_dir.replace("{task}", task))
+        settings = replace(template, corpus_dir=corpus, max_steps=steps[task], batch_size=sizes[task],
+                           targets=targets or corpus_targets(task, corpus))
+        yield task, layers[task], settings
 
 
 @app.command()
@@ -155,6 +185,7 @@ def average(
         fail(err)
     listed = ", ".join(f"{group} {value:.4f}" for group, value in spread.items())
     msg.good(f"{output_dir}: average of {len(runs)} runs (heads: {heads}); runs' distance from the average relative to its norm: {listed}")
+
 
 @app.command()
 def share(

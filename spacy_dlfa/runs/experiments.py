@@ -241,6 +241,18 @@ def plan(task: str, stage: str, layers: Sequence[int], seeds: Sequence[int], cho
     raise ValueError(f"unknown stage {stage!r}: use sweep, headline or ablations")
 
 
+def check_variants(task: str, stages: Sequence[str], layers: Sequence[int], seeds: Sequence[int], variants: Sequence[str]) -> None:
+    """Refuse unknown variants, and variants that none of the stages runs (which would finish doing nothing)."""
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f"unknown variants {', '.join(unknown)}: use {', '.join(VARIANTS)}")
+    # which variants a stage runs does not depend on the fused layer
+    planned = {stage: {run.variant for run in plan(task, stage, layers, seeds, 0)} for stage in stages}
+    if not any(set(variants) & found for found in planned.values()):
+        listed = "; ".join(f"{stage} runs {', '.join(sorted(found))}" for stage, found in planned.items())
+        raise ValueError(f"no stage runs {', '.join(variants)} ({listed}): add the stage that does to --stages")
+
+
 def complete_job(job: Tuple[Run, GridSettings]) -> Path:
     """``complete`` for one (run, settings) pair: a job for ``distributed.run_jobs``."""
     return complete(*job)
@@ -267,6 +279,7 @@ def run_grid(
     """Run the stages in order, skipping finished runs. Without ``layer`` the
     fused layer is chosen on English dev from the sweep. With ``engine="ray"``
     the runs of a stage are Ray tasks of ``cluster``'s size, run side by side."""
+    check_variants(task, stages, layers, seeds, variants)
     done: List[Run] = []
     selection = settings.metrics_dir / task / "selection.json"
     if layer is not None and not selection.exists():

@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence
 
 from wasabi import msg
 
-from ..robustness.run import AttackSettings, attack_languages, check_settings
+from ..robustness.run import AttackSettings, attack_languages, check_settings, data_files
 from ..tasks import TASKS
 from .distributed import RaySettings, run_jobs
 from .experiments import TRAINED_MARKER, GridSettings, Run, RunMismatch, check_trained_with, job_settings, train, train_and_evaluate, write_run_meta
@@ -185,19 +185,39 @@ def study_cell(cell: StudyCell) -> Path:
     return output
 
 
+@dataclass(frozen=True)
+class StudyTask:
+    """One task of a study: the fused layer for a 12-layer model and the grid settings (corpus, targets, steps)."""
+
+    task: str
+    layer: int
+    template: GridSettings
+
+
+def corpus_targets(task: str, corpus_dir: Path) -> List[str]:
+    """Every ``test-<lang>.spacy`` of the corpus folder except the training language's."""
+    return [lang for lang in data_files(corpus_dir) if lang != TASKS[task].source_language]
+
+
 def run_study(task: str, models: Sequence[str], layer: int, seeds: Sequence[int], template: GridSettings, attack: AttackSettings,
-              variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", pool: Optional[Path] = None,
-              lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None, engine: str = "local",
-              cluster: Optional[RaySettings] = None) -> List[Path]:
-    """Train, evaluate and attack every (model, variant, seed); finished steps are skipped, finished runs in
-    ``reuse_dir`` with the same config are not trained again. With ``engine="ray"`` the cells are Ray tasks
-    of ``cluster``'s size, side by side. Returns the attack folders."""
+              **options) -> List[Path]:
+    """:func:`run_studies` for one task."""
+    return run_studies([StudyTask(task, layer, template)], models, seeds, attack, **options)
+
+
+def run_studies(tasks: Sequence[StudyTask], models: Sequence[str], seeds: Sequence[int], attack: AttackSettings,
+                variants: Sequence[str] = DEFAULT_VARIANTS, rule: str = "cap", pool: Optional[Path] = None,
+                lexicon: Optional[Path] = None, reuse_dir: Optional[Path] = None, engine: str = "local",
+                cluster: Optional[RaySettings] = None) -> List[Path]:
+    """Train, evaluate and attack every (task, model, variant, seed); finished steps are skipped, finished runs in
+    ``reuse_dir`` with the same config are not trained again. With ``engine="ray"`` the cells of every task are Ray
+    tasks of ``cluster``'s size, side by side. Returns the attack folders."""
     check_settings(attack.name, attack.rate, attack.budget, attack.candidates, pool, lexicon)
     described = [describe_model(source) for source in models]  # fail on a bad model before any training
-    plans = [(model, study_runs(task, model, layer, seeds, variants, rule)) for model in described]
+    plans = [(study, model, study_runs(study.task, model, study.layer, seeds, variants, rule)) for study in tasks for model in described]
     cells = []
-    for model, runs in plans:
-        settings = model_settings(model, template)
+    for study, model, runs in plans:
+        settings = model_settings(model, study.template)
         write_model_record(model, settings.metrics_dir)
         cells += [StudyCell(model.name, run, job_settings(run_settings(run, settings, reuse_dir), engine, cluster), attack, pool, lexicon)
                   for run in runs]

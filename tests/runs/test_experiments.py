@@ -1,12 +1,13 @@
 """The experiment grid: run names, per-variant configs, the plan of each stage."""
 import json
+import re
 from pathlib import Path
 
 import pytest
 from conftest import REPO
 
 from spacy_dlfa.reporting.grid import write_experiments_report
-from spacy_dlfa.runs.experiments import GridSettings, Run, parse_run_name, plan, run_config
+from spacy_dlfa.runs.experiments import GridSettings, Run, parse_run_name, plan, run_config, run_grid
 from spacy_dlfa.runs.results import write_scores
 
 
@@ -305,3 +306,14 @@ def test_a_run_trained_without_the_progress_bar_is_still_reused(tmp_path):
     trained = config.copy()
     trained["training"]["logger"]["progress_bar"] = False
     assert experiments.config_differences(trained, config) == {}
+
+
+@pytest.mark.parametrize("stages,variants,error", [
+    (["headline"], ["aif_last"], "no stage runs aif_last (headline runs baseline, dlfa): add the stage"),
+    (["headline", "ablations"], ["aif_lst"], "unknown variants aif_lst"),
+])
+def test_a_grid_that_would_run_nothing_is_refused_before_any_work(tmp_path, stages, variants, error):
+    settings = _settings(tmp_path)
+    with pytest.raises(ValueError, match=re.escape(error)):
+        run_grid("ner", stages, [1, 2], [0], settings, layer=1, variants=variants)
+    assert not settings.metrics_dir.exists()

@@ -275,16 +275,66 @@ def test_attack_folders_name_every_setting_that_changes_the_result(attack, limit
     assert attack_label(AttackSettings(*attack, limit=limit)) == label
 
 
-def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_path):
+def _study_cli(monkeypatch, args):
+    """Run ``run study`` with run_studies replaced; returns (exit code, output, what run_studies got)."""
     import spacy_dlfa.runs.study
 
     seen = {}
-    monkeypatch.setattr(spacy_dlfa.runs.study, "run_study", lambda task, models, layer, seeds, template, attack, *rest, **options: seen.update(attack=attack, seeds=seeds))
-    result = CliRunner().invoke(app, ["run", "study", "ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
-                                      "--budget", "2", "--candidates", "4", "--attack-seed", "3", "--attack-limit", "5"])
-    assert result.exit_code == 0, result.output
+    monkeypatch.setattr(spacy_dlfa.runs.study, "run_studies",
+                        lambda studies, models, seeds, attack, **options: seen.update(studies=studies, attack=attack, seeds=seeds))
+    result = CliRunner().invoke(app, ["run", "study", *args])
+    return result.exit_code, result.output, seen
+
+
+def test_the_study_cli_passes_the_attack_seed_and_candidates(monkeypatch, tmp_path):
+    code, output, seen = _study_cli(monkeypatch, ["ner", "--models", "m", "--targets", "de", "--corpus-dir", str(tmp_path), "--seeds", "1 2",
+                                                  "--budget", "2", "--candidates", "4", "--attack-seed", "3", "--attack-limit", "5"])
+    assert code == 0, output
     assert (seen["seeds"], seen["attack"].budget, seen["attack"].candidates, seen["attack"].seed) == ([1, 2], 2, 4, 3)
     assert seen["attack"].limit == 5
+    [study] = seen["studies"]
+    assert (study.task, study.layer, study.template.corpus_dir, list(study.template.targets)) == ("ner", 6, tmp_path, ["de"])
+
+
+def _corpus(root: Path, task: str, languages):
+    (root / task).mkdir(parents=True)
+    for lang in languages:
+        (root / task / f"test-{lang}.spacy").write_bytes(b"")
+
+
+def test_one_study_command_runs_several_tasks_each_with_its_own_settings(monkeypatch, tmp_path):
+    _corpus(tmp_path, "ner", ["en", "de", "zh"])
+    _corpus(tmp_path, "xnli", ["en", "sw"])
+    code, output, seen = _study_cli(monkeypatch, ["ner", "xnli", "--models", "m", "--corpus-dir", f"{tmp_path}/{{task}}",
+                                                  "--layer", "ner=10 pos=8 xnli=6", "--max-steps", "ner=1500,xnli=600",
+                                                  "--batch-size", "ner=256 xnli=0"])
+    assert code == 0, output
+    got = [(s.task, s.layer, s.template.corpus_dir, list(s.template.targets), s.template.max_steps, s.template.batch_size)
+           for s in seen["studies"]]
+    # targets: every test-<lang>.spacy of the task's folder but the training language's
+    assert got == [("ner", 10, tmp_path / "ner", ["de", "zh"], 1500, 256), ("xnli", 6, tmp_path / "xnli", ["sw"], 600, 0)]
+
+
+@pytest.mark.parametrize("args,error", [
+    (["--layer", "ner=10"], "no value for xnli"),
+    (["--layer", "ner=ten xnli=6"], "'ten' is not a whole number"),
+    (["--max-steps", "nre=10"], "TASK one of ner, pos, xnli, pawsx"),
+    (["--targets", "de"], "give targets for one task only"),
+    (["--corpus-dir", "corpus"], "write {task} where the task's name goes"),
+])
+def test_study_settings_for_several_tasks_are_checked(monkeypatch, tmp_path, args, error):
+    _corpus(tmp_path, "ner", ["en", "de"])
+    _corpus(tmp_path, "xnli", ["en", "sw"])
+    code, output, seen = _study_cli(monkeypatch, ["ner", "xnli", "--models", "m", "--corpus-dir", f"{tmp_path}/{{task}}", *args])
+    assert code != 0 and not seen
+    assert error in " ".join(output.replace("│", " ").split())
+
+
+def test_a_study_task_without_test_files_is_refused(monkeypatch, tmp_path):
+    (tmp_path / "ner").mkdir()
+    code, output, seen = _study_cli(monkeypatch, ["ner", "--models", "m", "--corpus-dir", str(tmp_path / "ner")])
+    assert code == 1 and not seen
+    assert "no test-<lang>.spacy files in" in output
 
 
 def test_the_control_variant_may_join_the_study():
