@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from spacy.util import dict_to_dot, dot_to_object, load_config, set_dot_to_object
+from spacy.util import dict_to_dot, dot_to_object, load_config, registry, set_dot_to_object
 from thinc.api import Config
 from wasabi import msg
 
@@ -123,10 +123,18 @@ def apply_overrides(config, overrides: Mapping[str, Any], run: Run):
     return config
 
 
+def with_defaults(config: Config) -> Dict[str, Any]:
+    """The config with the components' registered functions' default arguments filled in, so a setting added to
+    an architecture after a run was trained (``freeze_layers = 0``) is no difference when it keeps its default."""
+    filled = dict(config)
+    filled["components"] = registry.fill(config.get("components", {}), validate=False)
+    return filled
+
+
 def config_differences(trained: Config, wanted: Config) -> Dict[str, Tuple[Any, Any]]:
     """Settings of ``wanted`` that ``trained`` lacks or sets otherwise: path -> (trained value, wanted value)."""
-    trained_settings = dict_to_dot(trained)
-    pairs = ((path, trained_settings.get(path, "<missing>"), value) for path, value in dict_to_dot(wanted).items())
+    trained_settings = dict_to_dot(with_defaults(trained))
+    pairs = ((path, trained_settings.get(path, "<missing>"), value) for path, value in dict_to_dot(with_defaults(wanted)).items())
     return {path: (old, new) for path, old, new in pairs if old != new and path not in RESULT_NEUTRAL_SETTINGS}
 
 
@@ -248,7 +256,7 @@ def check_variants(task: str, stages: Sequence[str], layers: Sequence[int], seed
         raise ValueError(f"unknown variants {', '.join(unknown)}: use {', '.join(VARIANTS)}")
     # which variants a stage runs does not depend on the fused layer
     planned = {stage: {run.variant for run in plan(task, stage, layers, seeds, 0)} for stage in stages}
-    if not any(set(variants) & found for found in planned.values()):
+    if planned and not any(set(variants) & found for found in planned.values()):
         listed = "; ".join(f"{stage} runs {', '.join(sorted(found))}" for stage, found in planned.items())
         raise ValueError(f"no stage runs {', '.join(variants)} ({listed}): add the stage that does to --stages")
 

@@ -308,6 +308,19 @@ def test_a_run_trained_without_the_progress_bar_is_still_reused(tmp_path):
     assert experiments.config_differences(trained, config) == {}
 
 
+@pytest.mark.parametrize("asked,differs", [(0, False), (3, True)])
+def test_a_setting_added_later_is_no_difference_at_its_default(tmp_path, asked, differs):
+    from spacy_dlfa.runs import experiments
+
+    config = run_config(Run("ner", "dlfa", 0, 6), _settings(tmp_path))
+    model = config["components"]["transformer"]["model"]
+    trained = config.copy()
+    del trained["components"]["transformer"]["model"]["freeze_layers"]  # a run trained before the setting existed
+    model["freeze_layers"] = asked
+    expected = {"components.transformer.model.freeze_layers": (0, 3)} if differs else {}
+    assert experiments.config_differences(trained, config) == expected
+
+
 @pytest.mark.parametrize("stages,variants,error", [
     (["headline"], ["aif_last"], "no stage runs aif_last (headline runs baseline, dlfa): add the stage"),
     (["headline", "ablations"], ["aif_lst"], "unknown variants aif_lst"),
