@@ -45,7 +45,18 @@ def build_transformer_model(
     tokenizer_config (dict): Settings for ``AutoTokenizer.from_pretrained``.
     transformer_config (dict): Settings for ``AutoConfig.from_pretrained``;
         ``output_hidden_states`` is always set to true.
-    mixed_precision (bool): Autocast on GPU.
+    mixed_precision (bool): Autocast the transformer's forward pass, in
+        prediction and training. On GPU: thinc's CUDA autocast (float16)
+        with its gradient scaler. On CPU: bfloat16 autocast (matmuls in
+        bf16, layer norms and softmax in fp32, outputs handed on in fp32)
+        when the CPU computes bf16 natively (AVX512-BF16 / AMX-BF16 on x86,
+        BF16 on ARM, as ``torch.cpu.get_capabilities()`` reports), without a
+        gradient scaler; elsewhere fp32 with a warning, since emulated bf16
+        is slower. Applied when the transformer is initialised or loaded,
+        so ``spacy.load(path, config={"components": {"transformer":
+        {"model": {"mixed_precision": True}}}})`` turns it on for a saved
+        pipeline; weights stay fp32. Cannot be combined with ``quantize``
+        (an error). False (default): fp32.
     grad_scaler_config (dict): PyTorch gradient-scaler settings.
     freeze_embeddings (bool): Keep the word-embedding matrix fixed in
         training. On the multilingual models it holds most parameters (96M of
@@ -78,7 +89,8 @@ def build_transformer_model(
         ``spacy.load(path, config={"components": {"transformer": {"model":
         {"quantize": "int8"}}}})`` turns it on for a saved pipeline, whose
         weights stay fp32 on disk. Ignored with a warning on GPU; training
-        with it set is an error. None (default): fp32.
+        with it set is an error; with ``mixed_precision`` true an error (set
+        it false in the same override). None (default): fp32.
     """
     return FusableTransformerModel(
         name,

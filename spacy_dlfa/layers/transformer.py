@@ -28,6 +28,12 @@ With ``quantize`` = "int8", the encoder's linear layers run in int8 on CPU
 (``quantize.py``), applied after initialisation and after every load, so the
 config decides also for a saved pipeline; the saved weights stay fp32. On a
 GPU the setting is ignored with a warning; training with it is refused.
+
+With ``mixed_precision`` on CPU, the forward pass (prediction and training)
+runs under bfloat16 autocast when the CPU computes bf16 natively
+(``precision.py``), else in fp32 with a warning; applied, like ``quantize``,
+after initialisation and after every load. On GPU it is thinc's CUDA autocast.
+It cannot be combined with ``quantize``.
 """
 import contextlib
 import json
@@ -51,6 +57,7 @@ from thinc.types import Floats3d
 from transformers.file_utils import ModelOutput
 
 from ..pairs import pair_segment_separator_id
+from .precision import cpu_has_native_bf16
 from .quantize import check_quantize, is_quantized, quantize_model
 from .shims import AveragedParamsHFShim
 from .words import WORDS_SETTING, words_forward
@@ -64,6 +71,7 @@ KEEP_SETTING = "keep_hidden_layers"
 SEGMENT_SEPARATOR = "segment_separator_id"
 FREEZE_SETTING = "freeze_layers"
 QUANTIZE_SETTING = "quantize"
+MIXED_PRECISION_SETTING = "mixed_precision"
 
 
 class HiddenGradients:
@@ -138,6 +146,11 @@ class FusableTransformerModel(StockTransformerModel):
         quantize: Optional[str] = None,
     ):
         check_quantize(quantize)
+        if quantize is not None and mixed_precision:
+            raise ValueError(
+                f"quantize = {quantize!r} and mixed_precision = true: choose one (int8 layers take float32 inputs, "
+                "not bfloat16); to load a pipeline saved with mixed_precision in int8, override both: "
+                f'{{"quantize": {quantize!r}, "mixed_precision": False}}')
         if freeze_layers < 0:
             raise ValueError(f"freeze_layers = {freeze_layers}: expected 0 (train all layers) or more")
         super().__init__(
@@ -146,7 +159,7 @@ class FusableTransformerModel(StockTransformerModel):
             tokenizer_config=tokenizer_config,
             transformer_config={**transformer_config, "output_hidden_states": True},
             mixed_precision=mixed_precision,
-            grad_scaler_config=grad_scaler_config,
+            grad_scaler_config=dict(grad_scaler_config),  # HFShim writes "enabled" into it: not into the shared default
         )
         self.replace_callbacks(forward, init=init)
         hf_wrapper = self.layers[0]
@@ -159,22 +172,28 @@ class FusableTransformerModel(StockTransformerModel):
         self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
         self.attrs[WORDS_SETTING] = words_as_input
         self.attrs[QUANTIZE_SETTING] = quantize
+        self.attrs[MIXED_PRECISION_SETTING] = mixed_precision
 
     def copy(self) -> "FusableTransformerModel":
         copied = super().copy()
         copied.__class__ = FusableTransformerModel
         copied.replace_callbacks(forward, init=init)
-        for setting in (KEEP_SETTING, WORDS_SETTING, QUANTIZE_SETTING):
+        for setting in (KEEP_SETTING, WORDS_SETTING, QUANTIZE_SETTING, MIXED_PRECISION_SETTING):
             copied.attrs[setting] = self.attrs.get(setting)
         return copied
 
     def from_bytes(self, bytes_data: bytes) -> "FusableTransformerModel":
-        # The config's quantize decides, not the one saved with the model's attrs.
-        quantize = self.attrs.get(QUANTIZE_SETTING)
+        # The config's quantize and mixed_precision decide, not the ones saved with the model's attrs.
+        settings = {setting: self.attrs.get(setting) for setting in (QUANTIZE_SETTING, MIXED_PRECISION_SETTING)}
         super().from_bytes(bytes_data)
-        self.attrs[QUANTIZE_SETTING] = quantize
+        self.attrs.update(settings)
         apply_quantize(self)
+        apply_mixed_precision(self)
         return self
+
+
+def _torch_devices(transformer: torch.nn.Module) -> List[str]:
+    return sorted({parameter.device.type for parameter in transformer.parameters()})
 
 
 def apply_quantize(model: Model) -> None:
@@ -183,7 +202,7 @@ def apply_quantize(model: Model) -> None:
     transformer = model.transformer if model.attrs.get("has_transformer") else None
     if scheme is None or transformer is None or is_quantized(transformer):
         return
-    devices = sorted({parameter.device.type for parameter in transformer.parameters()})
+    devices = _torch_devices(transformer)
     if model.ops.device_type != "cpu" or devices != ["cpu"]:
         warnings.warn(f"spacy-dlfa.TransformerModel.v1: quantize = {scheme!r} ignored: int8 runs on CPU only, "
                       f"this transformer runs on {type(model.ops).__name__} ({', '.join(devices)}); it stays fp32", stacklevel=2)
@@ -191,9 +210,27 @@ def apply_quantize(model: Model) -> None:
     quantize_model(transformer, scheme)
 
 
+def apply_mixed_precision(model: Model) -> None:
+    """``mixed_precision`` on CPU: bfloat16 autocast where the CPU computes bf16 natively,
+    else fp32 with a warning. Off CPU the shim keeps thinc's CUDA autocast and grad scaler.
+    Before the transformer is loaded, the ops decide (it is loaded to their device)."""
+    if not model.attrs.get(MIXED_PRECISION_SETTING) or model.ops.device_type != "cpu":
+        return
+    transformer = model.transformer if model.attrs.get("has_transformer") else None
+    if transformer is not None and _torch_devices(transformer) != ["cpu"]:
+        return
+    if cpu_has_native_bf16():
+        model.layers[0].shims[0].set_cpu_precision("bf16")
+        return
+    warnings.warn("spacy-dlfa.TransformerModel.v1: mixed_precision = true runs in fp32 on this CPU: it has no native "
+                  "bfloat16 (AVX512-BF16, AMX-BF16 or ARM BF16), and emulated bf16 is slower than fp32", stacklevel=2)
+    model.layers[0].shims[0].set_cpu_precision("fp32")
+
+
 def init(model: Model, X=None, Y=None) -> None:
     if not model.attrs["has_transformer"] and Path(model.attrs["name"]).is_dir():
         check_model_folder(Path(model.attrs["name"]))
+    apply_mixed_precision(model)  # before stock init's first forward pass
     with only_transformers_errors():  # a task-less checkpoint's unused pooler is "newly initialized"
         stock_init(model, X, Y)
     apply_quantize(model)
