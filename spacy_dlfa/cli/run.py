@@ -166,6 +166,35 @@ def study_tasks(tasks: List[str], targets: List[str], corpus_dir: str, layer: st
 
 
 @app.command()
+def recipe(
+    task: str = TASK,
+    output: Path = typer.Argument(..., help="Training config to write (.cfg)"),
+    recipe_file: Path = typer.Option(Path("reports/recipe.json"), "--recipe", help="The chosen recipes (variant, layer, overrides) per task"),
+    corpus_dir: Path = CORPUS_DIR,
+    transformer: str = TRANSFORMER,
+    hidden_width: int = typer.Option(384, help="The transformer's hidden width"),
+    configs_dir: Path = CONFIGS_DIR,
+    max_steps: int = MAX_STEPS,
+    batch_size: int = BATCH_SIZE,
+    seed: int = typer.Option(0, help="Training seed"),
+) -> None:
+    """Write the training config of the task's shipped recipe (reports/recipe.json), built as the grid built its runs."""
+    from wasabi import msg
+
+    from ..runs.recipe import load_recipe, recipe_config
+
+    try:
+        chosen = load_recipe(recipe_file, task)
+        config = recipe_config(chosen, configs_dir, corpus_dir, transformer, hidden_width, max_steps, batch_size, seed)
+    except (KeyError, *RUN_ERRORS) as err:
+        fail(err)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    config.to_disk(output)
+    changes = ", ".join(f"{path} = {value!r}" for path, value in chosen.overrides.items()) or "no overrides"
+    msg.good(f"{output}: {task} recipe {chosen.variant}{'' if chosen.layer is None else f' (layer {chosen.layer})'}, {changes}")
+
+
+@app.command()
 def average(
     output_dir: Path = typer.Argument(..., help="Pipeline folder to write"),
     runs: List[Path] = typer.Argument(..., help="Two or more trained pipeline folders of one config and different seeds, "
