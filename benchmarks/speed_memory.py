@@ -23,7 +23,11 @@ training). Sections, each printing its figures and ratios:
    the targets on gold tokens (the first ``--zero-shot-sentences`` sentences
    of each, paired bootstrap), and the RSS of a fresh process after loading;
 5. batching (``--sections batching``): words/s of the fp32 pipeline for
-   ``nlp.batch_size`` / ``max_batch_items`` settings, taking turns on the same texts.
+   ``nlp.batch_size`` / ``max_batch_items`` settings, taking turns on the same texts;
+6. shared (``--sections shared --pipelines "NER POS"``, two trained single-task pipelines of one
+   recipe): the pipeline with both tasks on one shared transformer (``run share``, the average of
+   the two transformers) against the two single-task pipelines run one after the other, words/s
+   taking turns on the same batches, and the RSS of a fresh process after loading each.
 """
 import json
 import subprocess
@@ -206,11 +210,12 @@ def training(task: str, transformer: Path, width: int, layer: int, train: List[D
     print(f"ratio DLFA sparse / dense hidden gradients: {numpy.mean(wps['dlfa']) / numpy.mean(wps['dlfa dense grads']):.3f}")
 
 
-def rss_after_load(pipeline: Path, config: dict) -> str:
-    """VmRSS and VmHWM (peak) in MiB of a fresh process that has loaded the pipeline."""
-    code = ("import json, sys, spacy; spacy.load(sys.argv[1], config=json.loads(sys.argv[2])); "
+def rss_after_load(pipeline: Path, config: dict, *others: Path) -> str:
+    """VmRSS and VmHWM (peak) in MiB of a fresh process that has loaded the pipeline (and the others)."""
+    code = ("import json, sys, spacy; [spacy.load(path, config=json.loads(sys.argv[1])) for path in sys.argv[2:]]; "
             "print(' '.join(l.split()[1] for l in open('/proc/self/status') if l.startswith(('VmRSS', 'VmHWM'))))")
-    done = subprocess.run([sys.executable, "-c", code, str(pipeline), json.dumps(config)], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(config), str(pipeline), *map(str, others)],
+                          capture_output=True, text=True, check=True)
     peak, rss = (int(kib) / 1024 for kib in done.stdout.split())
     return f"RSS after load {rss:.0f} MiB (peak while loading {peak:.0f} MiB)"
 
@@ -276,6 +281,43 @@ def batching(pipeline: Path, docs: List[Doc], settings: Sequence[str], rounds: i
         print(f"{setting:>10}: {numpy.mean(sample):8.1f} words/s (rounds: {', '.join(f'{x:.0f}' for x in sample)})")
 
 
+def shared(singles: Sequence[Path], docs: List[Doc], rounds: int, n_batches: int, batch_size: int) -> None:
+    print(f"\n## 6. Shared transformer: one pipeline with the components of {', '.join(map(str, singles))} on the average of "
+          "their transformers, against the single-task pipelines one after the other")
+    from spacy_dlfa.runs.sharing import share_runs
+
+    with tempfile.TemporaryDirectory() as temp:
+        folder = Path(temp) / "shared"
+        share_runs(folder, *singles)
+        pipelines = {"shared": spacy.load(folder), **{f"single {i + 1}": spacy.load(path) for i, path in enumerate(singles)}}
+        print("components: " + "; ".join(f"{name} {nlp.pipe_names}" for name, nlp in pipelines.items()))
+        for nlp in pipelines.values():
+            benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
+        seconds: Dict[str, List[float]] = {name: [] for name in pipelines}
+        words: List[int] = []
+        # taking turns batch by batch, the shared pipeline first on even and last on odd batches, so that load changes cancel
+        for k in range(rounds * n_batches):
+            start = (k * batch_size) % len(docs)
+            batch = (docs[start:] + docs)[:batch_size]
+            words.append(sum(len(doc) for doc in batch))
+            for name in (list(pipelines) if k % 2 == 0 else list(pipelines)[::-1]):
+                wps = benchmark(pipelines[name], batch, 1, batch_size, shuffle=False)
+                seconds[name].append(words[-1] / wps[0])
+        print(f"inference: {rounds * n_batches} batches of {batch_size} docs per pipeline, the same batch for all in turn")
+        singles_seconds = sum(numpy.array(times) for name, times in seconds.items() if name != "shared")
+        samples = {**{name: numpy.array(words) / numpy.array(times) for name, times in seconds.items()},
+                   "both singles": numpy.array(words) / singles_seconds}
+        for name, sample in samples.items():
+            print(f"{name:>16}: {summarize(sample)}")
+        print("(both singles: the two single-task pipelines one after the other on the same batch)")
+        ratio = (sum(words) / sum(seconds["shared"])) / (sum(words) / singles_seconds.sum())
+        print(f"ratio shared / two single-task pipelines: {ratio:.3f}")
+        print(f"{'shared':>16}: {rss_after_load(folder, {})}")
+        for i, path in enumerate(singles):
+            print(f"{f'single {i + 1}':>16}: {rss_after_load(path, {})}")
+        print(f"{'both singles':>16}: {rss_after_load(singles[0], {}, *singles[1:])}")
+
+
 def main(
     transformer: Path = typer.Argument(..., help="Transformer folder (python -m spacy_dlfa data model ...)", exists=True),
     corpus_dir: Path = typer.Argument(..., help="Folder with train.spacy and test-<lang>.spacy", exists=True),
@@ -290,8 +332,9 @@ def main(
     memory_docs: int = typer.Option(1000),
     train_steps: int = typer.Option(20),
     train_batch: int = typer.Option(24, help="Docs per training step (about the configs' 256 padded tokens on WikiANN)"),
-    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 batching"),
+    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 batching shared"),
     pipeline: Path = typer.Option(None, help="Trained pipeline for int8 and batching (default: the DLFA pipeline built and initialised here)"),
+    pipelines: str = typer.Option("", help="Two trained single-task pipelines of one recipe for the shared section, space-separated"),
     targets: str = typer.Option("", help="Zero-shot targets, space-separated (default: every test-<lang>.spacy but the source)"),
     zero_shot_sentences: int = typer.Option(500, help="Sentences scored per target in the int8 section (0: all)"),
     batch_settings: str = typer.Option("64/512 128/512 256/512 256/1024 256/2048", help="nlp.batch_size/max_batch_items pairs"),
@@ -322,6 +365,10 @@ def main(
                 int8(task, pipeline, docs, corpus_dir, names, zero_shot_sentences, rounds, n_batches, batch_size)
             if "batching" in sections:
                 batching(pipeline, docs, batch_settings.split(), rounds, batching_docs)
+    if "shared" in sections:
+        if len(pipelines.split()) != 2:
+            raise typer.BadParameter(f"expected two pipeline folders, got {pipelines!r}", param_hint="--pipelines")
+        shared([Path(path) for path in pipelines.split()], docs, rounds, n_batches, batch_size)
 
 
 if __name__ == "__main__":
