@@ -22,6 +22,8 @@ training). Sections, each printing its figures and ratios:
    (taking turns on the same docs), the change of the zero-shot average over
    the targets on gold tokens (the first ``--zero-shot-sentences`` sentences
    of each, paired bootstrap), and the RSS of a fresh process after loading;
+   bf16 (``--sections bf16``): the same with ``mixed_precision = true``
+   (bfloat16 autocast on a CPU with native bf16);
 5. batching (``--sections batching``): words/s of the fp32 pipeline for
    ``nlp.batch_size`` / ``max_batch_items`` settings, taking turns on the same texts;
 6. shared (``--sections shared --pipelines "NER POS"``, two trained single-task pipelines of one
@@ -58,6 +60,8 @@ from spacy_dlfa.tasks import TASKS
 
 REPO = Path(__file__).resolve().parent.parent
 INT8 = {"components": {"transformer": {"model": {"quantize": "int8"}}}}
+BF16 = {"components": {"transformer": {"model": {"mixed_precision": True}}}}
+LOAD_VARIANTS = {"int8": (INT8, 'quantize = "int8"'), "bf16": (BF16, "mixed_precision = true (bfloat16 autocast on CPU)")}
 
 
 def build_pipeline(task: str, variant: str, transformer: Path, width: int, layer: int, keep: object, train: List[Doc]) -> Language:
@@ -230,10 +234,12 @@ def zero_shot(task: str, nlp: Language, corpus_dir: Path, targets: Sequence[str]
     return counts
 
 
-def int8(task: str, pipeline: Path, docs: List[Doc], corpus_dir: Path, targets: Sequence[str], limit: int,
-         rounds: int, n_batches: int, batch_size: int) -> None:
-    print("\n## 4. int8: fp32 and quantize = \"int8\" loaded from the same pipeline folder")
-    pipelines = {"fp32": spacy.load(pipeline), "int8": spacy.load(pipeline, config=INT8)}
+def load_variant(variant: str, task: str, pipeline: Path, docs: List[Doc], corpus_dir: Path, targets: Sequence[str],
+                 limit: int, rounds: int, n_batches: int, batch_size: int) -> None:
+    """The int8 or bf16 section: ``variant`` names a LOAD_VARIANTS entry."""
+    override, setting = LOAD_VARIANTS[variant]
+    print(f"\n## 4. {variant}: fp32 and {setting} loaded from the same pipeline folder")
+    pipelines = {"fp32": spacy.load(pipeline), variant: spacy.load(pipeline, config=override)}
     for nlp in pipelines.values():
         benchmark(nlp, docs, 2, batch_size, shuffle=False)  # warm-up
     samples: Dict[str, List[numpy.ndarray]] = {name: [] for name in pipelines}
@@ -241,24 +247,26 @@ def int8(task: str, pipeline: Path, docs: List[Doc], corpus_dir: Path, targets: 
     for k in range(rounds * n_batches):
         start = (k * batch_size) % len(docs)
         batch = (docs[start:] + docs)[:batch_size]
-        for name in (("fp32", "int8") if k % 2 == 0 else ("int8", "fp32")):
+        for name in (("fp32", variant) if k % 2 == 0 else (variant, "fp32")):
             samples[name].append(benchmark(pipelines[name], batch, 1, batch_size, shuffle=False))
     print(f"inference: {rounds * n_batches} batches of {batch_size} docs per pipeline, the same batch for both in turn")
     for name, parts in samples.items():
         print(f"{name:>16}: {summarize(numpy.concatenate(parts))}")
-    ratio = numpy.concatenate(samples["int8"]).mean() / numpy.concatenate(samples["fp32"]).mean()
-    print(f"ratio int8 / fp32 inference: {ratio:.3f}")
+    ratio = numpy.concatenate(samples[variant]).mean() / numpy.concatenate(samples["fp32"]).mean()
+    print(f"ratio {variant} / fp32 inference: {ratio:.3f}")
+    if limit < 0:  # no zero-shot and RSS
+        return
     spec = TASKS[task]
     counts = {name: zero_shot(task, nlp, corpus_dir, targets, limit) for name, nlp in pipelines.items()}
-    print(f"zero-shot {spec.metric}, gold tokens, first {limit or 'all'} sentences of each target: fp32 / int8 / change")
+    print(f"zero-shot {spec.metric}, gold tokens, first {limit or 'all'} sentences of each target: fp32 / {variant} / change")
     for target in targets:
-        a, b = (float(score(spec.measure, counts[name][target])[0]) for name in ("fp32", "int8"))
+        a, b = (float(score(spec.measure, counts[name][target])[0]) for name in ("fp32", variant))
         print(f"{target:>10}: {a:6.2f} {b:6.2f} {b - a:+6.2f}")
     averages = {name: numpy.mean([score(spec.measure, c)[0] for c in counts[name].values()]) for name in counts}
-    delta, low, high = paired_bootstrap(spec.measure, counts["fp32"], counts["int8"])
-    print(f"average of {len(targets)} targets: fp32 {averages['fp32']:.2f}, int8 {averages['int8']:.2f}")
-    print(f"int8 zero-shot change: {delta:+.2f} points (95% paired bootstrap over sentences {low:+.2f} to {high:+.2f})")
-    for name, config in (("fp32", {}), ("int8", INT8)):
+    delta, low, high = paired_bootstrap(spec.measure, counts["fp32"], counts[variant])
+    print(f"average of {len(targets)} targets: fp32 {averages['fp32']:.2f}, {variant} {averages[variant]:.2f}")
+    print(f"{variant} zero-shot change: {delta:+.2f} points (95% paired bootstrap over sentences {low:+.2f} to {high:+.2f})")
+    for name, config in (("fp32", {}), (variant, override)):
         print(f"{name:>16}: {rss_after_load(pipeline, config)}")
 
 
@@ -332,11 +340,11 @@ def main(
     memory_docs: int = typer.Option(1000),
     train_steps: int = typer.Option(20),
     train_batch: int = typer.Option(24, help="Docs per training step (about the configs' 256 padded tokens on WikiANN)"),
-    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 batching shared"),
+    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 bf16 batching shared"),
     pipeline: Path = typer.Option(None, help="Trained pipeline for int8 and batching (default: the DLFA pipeline built and initialised here)"),
     pipelines: str = typer.Option("", help="Two trained single-task pipelines of one recipe for the shared section, space-separated"),
     targets: str = typer.Option("", help="Zero-shot targets, space-separated (default: every test-<lang>.spacy but the source)"),
-    zero_shot_sentences: int = typer.Option(500, help="Sentences scored per target in the int8 section (0: all)"),
+    zero_shot_sentences: int = typer.Option(500, help="Sentences scored per target in the int8 and bf16 sections (0: all, -1: none)"),
     batch_settings: str = typer.Option("64/512 128/512 256/512 256/1024 256/2048", help="nlp.batch_size/max_batch_items pairs"),
     batching_docs: int = typer.Option(512, help="Docs per setting per round in the batching section"),
 ) -> None:
@@ -355,14 +363,15 @@ def main(
         memory(task, transformer, width, layer, train, docs, memory_docs)
     if "training" in sections:
         training(task, transformer, width, layer, train, train_steps, train_batch)
-    if "int8" in sections or "batching" in sections:
+    if any(section in sections for section in ("int8", "bf16", "batching")):
         with tempfile.TemporaryDirectory() as temp:
             if pipeline is None:
                 pipeline = Path(temp) / "dlfa"
                 build_pipeline(task, "dlfa", transformer, width, layer, "config", train).to_disk(pipeline)
             names = targets.split() or [p.stem[len("test-"):] for p in tests]
-            if "int8" in sections:
-                int8(task, pipeline, docs, corpus_dir, names, zero_shot_sentences, rounds, n_batches, batch_size)
+            for variant in LOAD_VARIANTS:
+                if variant in sections:
+                    load_variant(variant, task, pipeline, docs, corpus_dir, names, zero_shot_sentences, rounds, n_batches, batch_size)
             if "batching" in sections:
                 batching(pipeline, docs, batch_settings.split(), rounds, batching_docs)
     if "shared" in sections:
