@@ -147,7 +147,7 @@ class MultilingualTokenizer(Tokenizer):
             by_span[(start, start + len(substring))] = name
             cursor = start + len(substring)
         explained = []
-        for token in self(text):
+        for token in MultilingualTokenizer.__call__(self, text):  # v1's tokens, also for the subclass
             if token.is_space:
                 continue
             span = (token.idx, token.idx + len(token))
@@ -160,6 +160,84 @@ class MultilingualTokenizer(Tokenizer):
             else:
                 explained.append(("RULES_RUN", token.text))
         return explained
+
+
+_HYPHENS = "-\u2010\u2011\u2013"  # hyphen-minus, hyphen, non-breaking hyphen, en dash
+_CLITIC = re.compile("['\u2019][a-z]{1,2}")
+
+
+class WordJoiningTokenizer(MultilingualTokenizer):
+    """``MultilingualTokenizer`` (v1's tokens), then three joins that cut text the way
+    WikiANN's English training data is cut (benchmarks/raw_tokenization.py measures them):
+
+    * a hyphen or en dash (``- \u2010 \u2011 \u2013``) between two letters or digits, with
+      no space around it, stays inside the word: ``Haute-Saône``, ``Saint-Gilles-des-Marais``,
+      ``1975-1976``, ``Mumbai\u2013Ahmedabad`` (the rules split them at the hyphen);
+    * a run of one repeated punctuation mark or symbol is one token: ``**``, ``]]``, ``[[``,
+      ``==``, ``!!`` (the rules give one token per mark), CJK punctuation excepted (one
+      token per mark, as in v1);
+    * a clitic written as a word of its own (an apostrophe and one or two lower-case
+      letters between spaces: ``'s``, ``'re``, ``\u2019ll``) is one token (the rules cut the
+      apostrophe off).
+
+    CJK characters are never joined (one token each, as in v1), and ``doc.text`` is the
+    input. Constructed, serialised and pickled exactly as ``spacy.tokenizer.Tokenizer``."""
+
+    def __call__(self, text: str) -> Doc:
+        doc = super().__call__(text)
+        joins = _joined_boundaries(doc)
+        if not joins:
+            return doc
+        words: List[str] = []
+        spaces: List[bool] = []
+        norms: Dict[int, str] = {}
+        for token in doc:
+            if token.i in joins:
+                words[-1] += token.text
+                norms.pop(len(words) - 1, None)
+            else:
+                norms[len(words)] = token.norm_
+                words.append(token.text)
+                spaces.append(False)
+            spaces[-1] = bool(token.whitespace_)
+        new = Doc(self.vocab, words=words, spaces=spaces)
+        for i, norm in norms.items():
+            new[i].norm_ = norm
+        return new
+
+    def explain(self, text: str) -> List[Tuple[str, str]]:
+        """``MultilingualTokenizer.explain``, with ``JOINED`` for the tokens that the joins made."""
+        first = [(t.idx, t.idx + len(t)) for t in MultilingualTokenizer.__call__(self, text) if not t.is_space]
+        by_span = dict(zip(first, super().explain(text)))
+        return [by_span.get((t.idx, t.idx + len(t)), ("JOINED", t.text)) for t in self(text) if not t.is_space]
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() and not _CJK_CHAR.match(char)
+
+
+def _repeated_mark(text: str) -> bool:
+    return (len(set(text)) == 1 and not text[0].isalnum() and not text[0].isspace()
+            and not _CJK_CHAR.match(text[0]) and not _EMOJI.match(text[0]))
+
+
+def _joined_boundaries(doc: Doc) -> Set[int]:
+    """Indices of the tokens that join the token before them (no whitespace between)."""
+    joins: Set[int] = set()
+    for tokens in _chunks(doc):
+        if len(tokens) < 2:
+            continue
+        texts = [t.text for t in tokens]
+        if len(tokens) == 2 and texts[0] in ("'", "\u2019") and _CLITIC.fullmatch(texts[0] + texts[1]):
+            joins.add(tokens[1].i)
+        for k in range(1, len(tokens)):
+            left, right = texts[k - 1], texts[k]
+            if _repeated_mark(left) and _repeated_mark(right) and left[0] == right[0]:
+                joins.add(tokens[k].i)
+            elif (right in _HYPHENS and len(right) == 1 and k + 1 < len(tokens)
+                  and _word_char(left[-1]) and _word_char(texts[k + 1][0])):
+                joins.update((tokens[k].i, tokens[k + 1].i))
+    return joins
 
 
 def cjk_written_together(left: str, right: str) -> bool:
@@ -212,6 +290,24 @@ def create_multilingual_tokenizer() -> Callable[[Language], MultilingualTokenize
             infix_finditer=util.compile_infix_regex(defaults.infixes).finditer if defaults.infixes else None,
             token_match=defaults.token_match,
             url_match=defaults.url_match,
+        )
+
+    return tokenizer_factory
+
+
+@registry.tokenizers("spacy-dlfa.MultilingualTokenizer.v2")
+def create_word_joining_tokenizer() -> Callable[[Language], WordJoiningTokenizer]:
+    """The tokenizer factory for ``[nlp.tokenizer]``: ``spacy-dlfa.MultilingualTokenizer.v1``'s
+    tokens (the language's rules, one token per CJK ideograph, kana and CJK punctuation
+    mark, one per emoji sequence), then the joins of ``WordJoiningTokenizer``: a hyphen or
+    en dash between letters or digits stays in the word, a run of one repeated
+    punctuation mark is one token, a free-standing clitic (``'s``) is one token."""
+
+    def tokenizer_factory(nlp: Language) -> WordJoiningTokenizer:
+        rules = create_multilingual_tokenizer()(nlp)
+        return WordJoiningTokenizer(
+            nlp.vocab, rules=rules.rules, prefix_search=rules.prefix_search, suffix_search=rules.suffix_search,
+            infix_finditer=rules.infix_finditer, token_match=rules.token_match, url_match=rules.url_match,
         )
 
     return tokenizer_factory
