@@ -1,8 +1,11 @@
 """Where one training step's time goes: the NER DLFA pipeline (configs/ner_dlfa.cfg) on a
 transformer, ``nlp.update`` on batches of about 256 words of WikiANN English, with and
-without ``freeze_layers``, the variants taking turns on the same batches.
+without ``freeze_layers`` (or, with ``--mixed-precision``, with and without
+``mixed_precision``: bfloat16 autocast on a CPU with native bf16), the variants taking
+turns on the same batches.
 
     python benchmarks/training_profile.py assets/e5-small corpus/ner/train.spacy --freeze 3
+    python benchmarks/training_profile.py assets/e5-small corpus/ner/train.spacy --freeze 0 --mixed-precision
 
 Timers wrap the parts of one step; each part's time is exclusive (the time of the parts
 nested in it is subtracted), so the parts add up to the step:
@@ -101,9 +104,10 @@ class TimedOptimizer:
         return getattr(self.optimizer, name)
 
 
-def build(transformer: Path, width: int, layer: int, freeze: int, init: List[Doc]) -> Language:
+def build(transformer: Path, width: int, layer: int, freeze: int, init: List[Doc], mixed_precision: bool = False) -> Language:
     overrides = {"paths.transformer": str(transformer), "components.ner.model.tok2vec.fusion_layer": layer,
-                 "components.ner.model.tok2vec.fusion.width": width, "components.transformer.model.freeze_layers": freeze}
+                 "components.ner.model.tok2vec.fusion.width": width, "components.transformer.model.freeze_layers": freeze,
+                 "components.transformer.model.mixed_precision": mixed_precision}
     config = load_config(REPO / "configs" / "ner_dlfa.cfg", overrides=overrides, interpolate=True)
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     fix_random_seed(0)
@@ -146,12 +150,17 @@ def main(
     words: int = typer.Option(256, help="Words per batch"),
     steps: int = typer.Option(6, help="Measured steps per variant (after 2 warm-up steps)"),
     init_docs: int = typer.Option(300),
+    mixed_precision: bool = typer.Option(False, help="Second variant: freeze_layers = --freeze and mixed_precision = true, the first fp32"),
 ) -> None:
     hf_logging.set_verbosity_error()
     docs = [doc for doc in DocBin().from_disk(train_path).get_docs(spacy.blank("xx").vocab) if len(doc)]
     batches = word_batches(docs[init_docs:], words, steps + 2)
-    variants = {f"freeze_layers = {k}": k for k in (0, freeze)}
-    pipelines = {name: build(transformer, width, layer, k, docs[:init_docs]) for name, k in variants.items()}
+    if mixed_precision:
+        variants = {f"freeze_layers = {freeze}": freeze, f"freeze_layers = {freeze}, mixed_precision = true": freeze}
+    else:
+        variants = {f"freeze_layers = {k}": k for k in (0, freeze)}
+    pipelines = {name: build(transformer, width, layer, k, docs[:init_docs], mixed_precision and "mixed" in name)
+                 for name, k in variants.items()}
     timers = {name: Timers() for name in variants}
     optimizers = {}
     for name, nlp in pipelines.items():
