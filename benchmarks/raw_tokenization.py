@@ -5,7 +5,9 @@
 For every UD test treebank and WikiANN test set of the mirror, the gold docs are
 built as ``prepare`` builds them (``spacy_dlfa.corpora``; their ``doc.text`` is
 what raw-text evaluation reads) and ``doc.text`` is tokenized by spaCy's ``xx``
-tokenizer and by ``spacy-dlfa.MultilingualTokenizer.v1``. Per tokenizer:
+tokenizer, by ``spacy-dlfa.MultilingualTokenizer.v1`` (multilingual) and by
+``spacy-dlfa.MultilingualTokenizer.v2`` (v1 with words joined at hyphens, as
+WikiANN cuts). Per tokenizer:
 
 * same: share of gold tokens that the tokenizer reproduces exactly;
 * taggable: share of gold tokens holding at least one predicted token that lies
