@@ -15,15 +15,16 @@ def blank(name):
     return spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": name}}})
 
 
-@pytest.fixture(scope="module")
-def nlp():
+@pytest.fixture(scope="module", name="nlp")
+def v2_pipeline():
     return blank(V2)
 
 
 def tokens(nlp, text):
-    doc = nlp(text)
-    assert doc.text == text
-    return [t.text for t in doc]
+    """The token texts; every token non-empty and the doc's text the input."""
+    words = [t.text for t in nlp(text)]
+    assert "".join(t.text_with_ws for t in nlp(text)) == text and all(words)
+    return words
 
 
 def test_hyphens_and_en_dashes_between_letters_or_digits_stay_in_the_word(nlp):
