@@ -131,4 +131,7 @@ def test_saved_pipeline_loads_through_the_entry_point(nlp, tmp_path):
 
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.cfg")), ids=lambda p: p.name)
 def test_every_shipped_config_uses_the_tokenizer(config):
-    assert load_config(config)["nlp"]["tokenizer"] == {"@tokenizers": NAME}
+    # each task's raw-text tokenizer cuts text as its English training data is cut (benchmarks/results/raw_text_ner.md):
+    # WikiANN keeps hyphenated words whole (v2), UD splits them (v1)
+    wanted = NAME.replace(".v1", ".v2") if config.name.startswith("ner_") else NAME
+    assert load_config(config)["nlp"]["tokenizer"] == {"@tokenizers": wanted}
