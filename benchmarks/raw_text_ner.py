@@ -23,7 +23,7 @@ were chosen, before any target was scored.
 import gzip
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import List
 
 import spacy
 import typer

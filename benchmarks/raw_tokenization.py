@@ -35,7 +35,6 @@ so the kinds overlap).
 import gzip
 import json
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Set, Tuple
 
