@@ -43,11 +43,13 @@ def transformer_name(config: Dict[str, Any], path: Path) -> str:
 
 def shared_settings(config: Dict[str, Any], name: str) -> Dict[str, Any]:
     """The settings two pipelines must agree on to share their transformer: the transformer component
-    (but the hidden layers its listeners keep), the transformer path, the language and the tokenizer."""
+    (but the hidden layers its listeners keep), the transformer path and the language. The raw-text tokenizer
+    is not one of them: the shared pipeline has the first pipeline's (the shipped NER configs cut hyphenated words
+    as WikiANN does, the tagger configs as UD does)."""
     component = copy.deepcopy(dict(config["components"][name]))
     component.get("model", {}).pop(KEEP_SETTING, None)
     return {"transformer": component, "paths": {"transformer": config.get("paths", {}).get("transformer")},
-            "nlp": {"lang": config["nlp"]["lang"], "tokenizer": config["nlp"].get("tokenizer")}}
+            "nlp": {"lang": config["nlp"]["lang"]}}
 
 
 def check_shareable(configs: Sequence[Dict[str, Any]], paths: Sequence[Path]) -> Tuple[str, List[str]]:

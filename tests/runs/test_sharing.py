@@ -39,6 +39,9 @@ def test_shared_pipeline_sets_both_tasks_keeps_both_layers_and_round_trips(singl
     share_runs(output, singles["ner"], singles["tagger"])
     nlp = spacy.load(output)
     assert nlp.pipe_names == ["transformer", "ner", "tagger"]
+    # the shipped NER and tagger configs differ in raw-text tokenizer (v2 / v1): the first pipeline's is kept
+    assert nlp.config["nlp"]["tokenizer"] == spacy.load(singles["ner"]).config["nlp"]["tokenizer"]
+    assert nlp.config["nlp"]["tokenizer"] != spacy.load(singles["tagger"]).config["nlp"]["tokenizer"]
     assert nlp.config["components"]["transformer"]["model"]["keep_hidden_layers"] == [1, TAGGER_LAYER]
     assert nlp.get_pipe("transformer").model.attrs["keep_hidden_layers"] == [1, TAGGER_LAYER]
     assert nlp.meta[META_KEY] == {"pipelines": [str(singles["ner"]), str(singles["tagger"])], "transformer": "average",
