@@ -31,6 +31,21 @@ def grid(
 
 
 @app.command()
+def recipe(
+    spec: Path = typer.Argument(Path("reports/recipe_results.json"), exists=True, dir_okay=False, help="The spec: which metrics folders hold what"),
+    output_dir: Path = typer.Argument(Path("reports"), help="Folder for recipe_results.md"),
+) -> None:
+    """Issue #21's report: the shipped recipe vs the base per language (mean ± std over seeds, paired-bootstrap CIs),
+    what each step added, the goals met or not."""
+    from ..reporting.recipe import write_recipe_report
+
+    try:
+        write_recipe_report(spec, output_dir)
+    except ValueError as err:  # a bad spec (RecipeSpecError names the file and key), runs that cannot be paired
+        fail(err)
+
+
+@app.command()
 def study(
     metrics_root: Path = typer.Argument(Path("metrics/study")),
     output_dir: Path = typer.Argument(Path("reports")),

@@ -8,6 +8,7 @@ Each report reads its runs (``collect``: the run folders' ``scores.json`` and
 * ``zero_shot.py``  ``reports/zero_shot.md``: the main job's runs per language, gold tokens and raw text
 * ``grid.py``       ``reports/experiments.md``, ``zero_shot_summary.json``: the grid, seeds, bootstrap intervals, layer sweep
 * ``study.py``      ``reports/robustness.md``: robustness vs model size
+* ``recipe.py``     ``reports/recipe_results.md``: issue #21's shipped recipe vs the base, each step, the goals (spec ``reports/recipe_results.json``)
 
 A generated report starts with the command that wrote it (``generated_by``) and
 holds tables and what is computed from them only; prose written by hand
