@@ -194,6 +194,32 @@ def recipe(
     msg.good(f"{output}: {task} recipe {chosen.variant}{'' if chosen.layer is None else f' (layer {chosen.layer})'}, {changes}")
 
 
+@app.command("choose-recipe")
+def choose_recipe(
+    rule_file: Path = typer.Argument(Path("reports/recipe_rule.json"), exists=True, dir_okay=False,
+                                     help="Per task: the base's runs and the candidates' runs (metrics folders)"),
+    output: Path = typer.Argument(Path("reports/recipe.json"), help="The recipes to write (read by `run recipe`)"),
+) -> None:
+    """Choose each task's recipe by the rule of reports/recipe_rule.md from the runs' English dev scores and write recipe.json."""
+    import json
+
+    from wasabi import msg
+
+    from ..runs.recipe import RecipeError
+    from ..runs.recipe_rule import choose_recipe as choose
+
+    try:
+        tasks = json.loads(rule_file.read_text(encoding="utf8"))
+        recipes = {task: choose(rule_file, task) for task in tasks}
+    except (RecipeError, OSError, ValueError) as err:
+        fail(err)
+    output.write_text(json.dumps(recipes, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
+    for task, recipe in recipes.items():
+        layer = "" if recipe["layer"] is None else f" (layer {recipe['layer']})"
+        msg.good(f"{task}: {recipe['variant']}{layer}, {', '.join(recipe['overrides']) or 'no overrides'} (run {recipe['run']})")
+    msg.good(f"wrote {output}")
+
+
 @app.command()
 def average(
     output_dir: Path = typer.Argument(..., help="Pipeline folder to write"),
