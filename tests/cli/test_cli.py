@@ -110,7 +110,7 @@ def test_the_groups_hold_the_commands():
               if not is_group(command)}
     assert leaves == {"evaluate", "annotate", "data model", "data prepare", "data corpus", "run grid", "run study", "run average", "run share", "run recipe",
                       "analyse attack", "analyse compare", "analyse gate-stats", "analyse layer-alignment", "report zero-shot",
-                      "report grid", "report study", "report meta", "report pack-metrics"}
+                      "report grid", "report study", "report recipe", "report meta", "report pack-metrics"}
 
 
 def test_split_list_reads_spaces_commas_and_repeats():
