@@ -37,14 +37,19 @@ class Recipe:
     chosen_by: str = ""
 
 
-def load_recipe(path: Path, task: str) -> Recipe:
+def task_entry(path: Path, task: str, what: str = "recipe") -> Dict[str, Any]:
+    """The entry of ``task`` in a JSON file keyed by task (``recipe.json``, ``recipe_rule.json``)."""
     try:
-        recipes = json.loads(Path(path).read_text(encoding="utf8"))
+        entries = json.loads(Path(path).read_text(encoding="utf8"))
     except json.JSONDecodeError as err:
         raise RecipeError(path, f"not JSON (line {err.lineno}: {err.msg})") from None
-    if task not in recipes:
-        raise RecipeError(path, f"no recipe for {task} (it has {', '.join(sorted(recipes)) or 'none'})")
-    entry: Dict[str, Any] = recipes[task]
+    if task not in entries:
+        raise RecipeError(path, f"no {what} for {task} (it has {', '.join(sorted(entries)) or 'none'})")
+    return entries[task]
+
+
+def load_recipe(path: Path, task: str) -> Recipe:
+    entry = task_entry(path, task)
     missing = [key for key in REQUIRED if key not in entry]
     if missing:
         raise RecipeError(path, f"{task}: missing {', '.join(missing)} (expected {', '.join(REQUIRED)})")

@@ -25,7 +25,7 @@ from statistics import mean, stdev
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .experiments import parse_run_name
-from .recipe import RecipeError
+from .recipe import RecipeError, task_entry
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,7 @@ def _run_meta(run: Path) -> Dict[str, Any]:
 
 def load_rule(path: Path, task: str) -> Tuple[List[str], List[Candidate]]:
     """The base's runs and the candidates of ``task`` in the rule file."""
-    try:
-        spec = json.loads(Path(path).read_text(encoding="utf8"))
-    except json.JSONDecodeError as err:
-        raise RecipeError(path, f"not JSON (line {err.lineno}: {err.msg})") from None
-    if task not in spec:
-        raise RecipeError(path, f"no rule for {task} (it has {', '.join(sorted(spec)) or 'none'})")
-    entry = spec[task]
+    entry = task_entry(path, task, "rule")
     for key in ("base", "candidates"):
         if not isinstance(entry.get(key), list) or not entry[key]:
             raise RecipeError(path, f"{task}.{key}: expected a non-empty list")
