@@ -16,6 +16,7 @@ holds tables and what is computed from them only; prose written by hand
 generator writes, and the generated report links to them when they are there.
 """
 from pathlib import Path
+from statistics import mean, stdev
 from typing import List
 
 
@@ -27,3 +28,8 @@ def generated_by(command: str) -> str:
 def linked_notes(output_dir: Path, notes: str, what: str) -> List[str]:
     """A link to a hand-written file beside the report (``[]`` when there is none)."""
     return [f"{what}: [{notes}]({notes}).", ""] if (output_dir / notes).exists() else []
+
+
+def mean_std(values: List[float], digits: int = 1) -> str:
+    """``mean ± std`` over seeds (sample std); the value alone for one seed."""
+    return f"{mean(values):.{digits}f} ± {stdev(values):.{digits}f}" if len(values) > 1 else f"{values[0]:.{digits}f}"

@@ -6,7 +6,7 @@ Reads ``<metrics_root>/<task>/<run>/scores.json`` and ``sentences.json.gz``
 import json
 from collections import defaultdict
 from pathlib import Path
-from statistics import mean, stdev
+from statistics import mean
 from typing import Dict, List, Optional, Tuple
 
 from wasabi import msg
@@ -15,7 +15,7 @@ from ..runs.experiments import VARIANTS, parse_run_name
 from ..runs.results import load_counts, load_metrics
 from ..statistics import paired_bootstrap, stack_seeds
 from ..tasks import TASKS
-from . import generated_by, linked_notes
+from . import generated_by, linked_notes, mean_std
 from .plots import layer_heatmap, layer_sweep
 
 
@@ -81,8 +81,7 @@ def _table(task: str, groups: dict) -> List[str]:
     targets = [lang for lang in langs if lang != source]
 
     def cell(variant: str, lang: str) -> str:
-        values = [s[lang] for s in groups[variant]["seeds"].values()]
-        return f"{mean(values):.1f} ± {stdev(values):.1f}" if len(values) > 1 else f"{values[0]:.1f}"
+        return mean_std([s[lang] for s in groups[variant]["seeds"].values()])
 
     def header(variant: str) -> str:
         n = len(groups[variant]["seeds"])

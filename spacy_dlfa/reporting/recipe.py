@@ -21,7 +21,7 @@ from wasabi import msg
 from ..runs.results import load_counts, load_metrics, load_raw_metrics
 from ..statistics import paired_bootstrap, stack_seeds
 from ..tasks import TASKS
-from . import generated_by, linked_notes
+from . import generated_by, linked_notes, mean_std
 
 NOTES = "recipe_notes.md"  # hand-written, beside the report; the generator never writes it
 GOALS = {  # kind: what is measured on the shipped runs
@@ -75,11 +75,6 @@ class Runs:
 
 def seed_label(seeds: List[str]) -> str:
     return ", ".join(seeds)
-
-
-def mean_std(values: List[float], digits: int = 1) -> str:
-    """``mean ± std`` over seeds (sample std), the value alone for one seed."""
-    return f"{mean(values):.{digits}f} ± {stdev(values):.{digits}f}" if len(values) > 1 else f"{values[0]:.{digits}f}"
 
 
 def _fail(path: Path, key: str, message: str) -> None:
