@@ -3,7 +3,8 @@
 The names are declared as ``spacy_architectures`` entry points in setup.cfg,
 so configs resolve them without importing spacy_dlfa by hand.
 """
-from typing import Callable, List, Optional
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -13,6 +14,7 @@ from thinc.api import Model, chain
 from thinc.optimizers import FloatOrSeq
 from thinc.types import Floats2d, Ragged
 
+from .corpora.interleaved import InterleavedCorpus
 from .layers.fusion import AIFModule, ConcatFusionModule, FusionT, MeanFusionModule, wrap_fusion_module
 from .layers.listener import fused_trfs2arrays
 from .layers.transformer import FusableTransformerModel
@@ -236,3 +238,32 @@ def build_uniform_averaging_adam(
         raise ValueError("use_averages = false: spacy-dlfa.UniformAveragingAdam.v1 always averages; use Adam.v1 for no averages")
     return UniformAveragingOptimizer(learn_rate, L2=L2, L2_is_weight_decay=L2_is_weight_decay, beta1=beta1, beta2=beta2,
                                      eps=eps, grad_clip=grad_clip, average_start=average_start)
+
+
+@registry.readers("spacy-dlfa.InterleavedCorpus.v1")
+def build_interleaved_corpus(
+    paths: Dict[str, Path],
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    augmenter: Optional[Callable] = None,
+) -> InterleavedCorpus:
+    """The examples of several tasks' ``.spacy`` files, interleaved (one of
+    each file in turn, then the rest of the longer ones), for training one
+    pipeline on several tasks. Each example keeps its own file's annotation;
+    what it lacks (a UD doc's entities, a WikiANN doc's tags) stays missing,
+    so the other task's component learns nothing from it. Put it under
+    ``[corpora.train]`` / ``[corpora.dev]``, the files in a sub-section
+    ``[corpora.train.paths]``.
+
+    paths (Dict[str, Path]): Name -> ``.spacy`` file (or folder of them), read
+        in this order, e.g. ``ner = ${paths.ner_train}``, ``pos =
+        ${paths.pos_train}``; the names appear in errors. A missing file is an error.
+    gold_preproc (bool): As ``spacy.Corpus.v1``: one example per sentence, on
+        the gold tokens.
+    max_length (int): As ``spacy.Corpus.v1``: skip (or, with gold_preproc,
+        split) longer docs; 0 keeps all.
+    limit (int): The first ``limit`` docs of each file; 0 reads all.
+    augmenter (Optional[Callable]): As ``spacy.Corpus.v1``'s, applied to every file.
+    """
+    return InterleavedCorpus(paths, gold_preproc=gold_preproc, max_length=max_length, limit=limit, augmenter=augmenter)

@@ -1,4 +1,4 @@
-"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study), their average and one pipeline sharing two runs' transformer."""
+"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study), their average, one pipeline sharing two runs' transformer and the config training NER and POS jointly on one."""
 from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
@@ -17,10 +17,13 @@ from .options import (
     CONFIGS_DIR,
     CORPUS_DIR,
     GPU_ID,
+    HIDDEN_WIDTH,
     LEXICON,
     MAX_STEPS,
     POOL,
     RATE,
+    RECIPE_FILE,
+    SEED,
     TARGETS,
     TASK,
     TRANSFORMER,
@@ -39,7 +42,7 @@ from .options import (
 )
 
 app = group("run", "Train and evaluate many runs, resumable: the grid (sweep, seeds, ablations), the model-size study, the average of runs; "
-            "two runs' tasks on one shared transformer.")
+            "two runs' tasks on one shared transformer; the config training NER and POS jointly on one.")
 
 RUN_ERRORS = (ValueError, OSError, ImportError, RuntimeError)
 
@@ -54,7 +57,7 @@ def grid(
     variants: List[str] = list_option([" ".join(VARIANTS)], "Run only these variants"),
     targets: List[str] = TARGETS,
     transformer: str = TRANSFORMER,
-    hidden_width: int = typer.Option(384, help="The transformer's hidden width"),
+    hidden_width: int = HIDDEN_WIDTH,
     corpus_dir: Path = CORPUS_DIR,
     training_dir: Path = typer.Option(Path("training/experiments"), help="Folder for <task>/<run>/ pipelines"),
     metrics_dir: Path = typer.Option(Path("metrics/experiments"), help="Folder for <task>/<run>/ metrics"),
@@ -169,14 +172,14 @@ def study_tasks(tasks: List[str], targets: List[str], corpus_dir: str, layer: st
 def recipe(
     task: str = TASK,
     output: Path = typer.Argument(..., help="Training config to write (.cfg)"),
-    recipe_file: Path = typer.Option(Path("reports/recipe.json"), "--recipe", help="The chosen recipes (variant, layer, overrides) per task"),
+    recipe_file: Path = RECIPE_FILE,
     corpus_dir: Path = CORPUS_DIR,
     transformer: str = TRANSFORMER,
-    hidden_width: int = typer.Option(384, help="The transformer's hidden width"),
+    hidden_width: int = HIDDEN_WIDTH,
     configs_dir: Path = CONFIGS_DIR,
     max_steps: int = MAX_STEPS,
     batch_size: int = BATCH_SIZE,
-    seed: int = typer.Option(0, help="Training seed"),
+    seed: int = SEED,
 ) -> None:
     """Write the training config of the task's shipped recipe (reports/recipe.json), built as the grid built its runs."""
     from wasabi import msg
@@ -265,3 +268,32 @@ def share(
 
     kept = nlp.meta[SHARED_META_KEY]["keep_hidden_layers"]
     msg.good(f"{output_dir}: components {nlp.pipe_names} on one transformer ({transformer}), keeping hidden layers {kept}")
+
+
+@app.command()
+def joint(
+    output: Path = typer.Argument(..., help="Training config to write (.cfg)"),
+    ner_corpus: Path = typer.Option(..., "--ner-corpus", help="Folder with the NER train.spacy and dev.spacy, e.g. corpus/ner"),
+    pos_corpus: Path = typer.Option(..., "--pos-corpus", help="Folder with the POS train.spacy and dev.spacy, e.g. corpus/pos"),
+    recipe_file: Path = RECIPE_FILE,
+    max_steps: int = MAX_STEPS,
+    batch_size: int = BATCH_SIZE,
+    seed: int = SEED,
+    transformer: str = TRANSFORMER,
+    hidden_width: int = HIDDEN_WIDTH,
+    configs_dir: Path = CONFIGS_DIR,
+) -> None:
+    """Write the training config of one pipeline for NER and POS trained jointly on one transformer: the two shipped
+    recipes' components (each at its own fused layer), both tasks' corpora interleaved."""
+    from wasabi import msg
+
+    from ..runs.joint import joint_config
+
+    try:
+        config = joint_config(recipe_file, ner_corpus, pos_corpus, configs_dir, transformer, hidden_width, max_steps, batch_size, seed)
+    except (KeyError, *RUN_ERRORS) as err:
+        fail(err)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    config.to_disk(output)
+    layers = {name: config["components"][name]["model"]["tok2vec"]["fusion_layer"] for name in config["nlp"]["pipeline"][1:]}
+    msg.good(f"{output}: {config['nlp']['pipeline']} on one transformer, fused layers {layers}, {config['training']['max_steps']} steps")
