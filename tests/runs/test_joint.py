@@ -1,5 +1,7 @@
 """`run joint`: the NER and POS recipes trained as one pipeline on one transformer, reading both corpora interleaved."""
+import configparser
 import json
+from importlib.metadata import entry_points
 
 import pytest
 import spacy
@@ -134,9 +136,13 @@ def test_the_reader_interleaves_and_keeps_what_a_doc_lacks_missing(tmp_path):
     assert [eg.reference.text.strip() for eg in limited] == ["Angela Merkel in Berlin", "It rains."]  # limit: per file
 
 
-def _tiny_corpora(tmp_path):
-    vocab = spacy.blank("xx").vocab
-    return _corpora(tmp_path, ner_docs=entity_docs(vocab), pos_docs=tagged_docs(vocab))
+def test_the_reader_is_a_spacy_readers_entry_point():
+    parser = configparser.ConfigParser()
+    parser.read(REPO / "setup.cfg")
+    declared = parser["options.entry_points"]["spacy_readers"].split("=")
+    assert [part.strip() for part in declared] == ["spacy-dlfa.InterleavedCorpus.v1", "spacy_dlfa.architectures:build_interleaved_corpus"]
+    installed = {point.name: point.value for point in entry_points(group="spacy_readers")}  # what spacy's registry reads
+    assert installed["spacy-dlfa.InterleavedCorpus.v1"] == "spacy_dlfa.architectures:build_interleaved_corpus"
 
 
 def test_a_joint_pipeline_trains_tags_finds_entities_and_learns_each_task_from_its_own_docs(tmp_path, tiny_bert):
