@@ -89,6 +89,13 @@ def test_bad_input_is_refused_naming_the_file_or_the_option(tmp_path):
     only_ner.write_text(json.dumps({"ner": json.loads(RECIPE.read_text())["ner"]}))
     with pytest.raises(RecipeError, match=f"^{only_ner}: no recipe for pos"):
         joint_config(only_ner, folders["ner"], folders["pos"], REPO / "configs", "m", 384)
+    recipes = json.loads(RECIPE.read_text())
+    recipes["pos"]["overrides"]["components.transformer.model.freeze_layers"] = 2
+    unshared = tmp_path / "unshared.json"
+    unshared.write_text(json.dumps(recipes))
+    with pytest.raises(ValueError, match=r"do not share a transformer architecture \(transformer.model.freeze_layers: "
+                                         rf"{unshared} \(ner\) = 3, {unshared} \(pos\) = 2\)"):
+        joint_config(unshared, folders["ner"], folders["pos"], REPO / "configs", "m", 384)
     (folders["pos"] / "dev.spacy").unlink()
     with pytest.raises(ValueError, match=f"--pos-corpus {folders['pos']}: no dev.spacy"):
         joint_config(RECIPE, folders["ner"], folders["pos"], REPO / "configs", "m", 384)
