@@ -14,6 +14,7 @@ import copy
 from pathlib import Path
 from typing import Any, Dict
 
+import spacy
 from thinc.api import Config
 
 from ..layers.transformer import KEEP_SETTING
@@ -40,6 +41,14 @@ def corpus_files(corpus_dir: Path, option: str) -> Dict[str, Path]:
 
 def listener(config: Config, task: str) -> Dict[str, Any]:
     return config["components"][TASKS[task].component]["model"]["tok2vec"]
+
+
+def null_weights(config: Config) -> Dict[str, None]:
+    """Every score weight the pipeline's factories declare, null (spaCy would fill in their defaults, e.g. the
+    tagger's ``pos_acc`` 0.0): only :data:`SCORE_WEIGHTS` choose the best model."""
+    nlp = spacy.blank(config["nlp"]["lang"])  # spaCy registers its factories when a pipeline is first made
+    return {key: None for name in config["nlp"]["pipeline"]
+            for key in nlp.get_factory_meta(config["components"][name]["factory"]).default_score_weights}
 
 
 def schedule_over_max_steps(config: Config) -> None:
@@ -81,7 +90,6 @@ def joint_config(recipe_file: Path, ner_corpus: Path, pos_corpus: Path, configs_
         settings = {key: config["corpora"][split][key] for key in READER_SETTINGS if key in config["corpora"][split]}
         config["corpora"][split] = {"@readers": READER, **settings,
                                     "paths": {task: f"${{paths.{task}_{split}}}" for task in TASK_ORDER}}
-    weights = {key: None for task in TASK_ORDER for key in configs[task]["training"].get("score_weights", {})}
-    config["training"]["score_weights"] = {**weights, **SCORE_WEIGHTS}
+    config["training"]["score_weights"] = {**null_weights(config), **SCORE_WEIGHTS}
     schedule_over_max_steps(config)
     return Config(config)

@@ -64,7 +64,8 @@ def test_the_joint_config_is_the_ner_recipe_plus_the_pos_recipes_tagger(tmp_path
     transformer = resolved["components"]["transformer"]["model"]
     assert transformer["keep_hidden_layers"] == [10, -1] and transformer["freeze_layers"] == 3
     assert resolved["training"]["optimizer"]["@optimizers"] == "spacy-dlfa.UniformAveragingAdam.v1"
-    assert resolved["training"]["score_weights"] == {"ents_f": 0.5, "ents_p": None, "ents_r": None, "ents_per_type": None, "tag_acc": 0.5}
+    assert resolved["training"]["score_weights"] == {"ents_f": 0.5, "ents_p": None, "ents_r": None, "ents_per_type": None, "tag_acc": 0.5,
+                                                     "pos_acc": None, "tag_micro_p": None, "tag_micro_r": None, "tag_micro_f": None}
     for split in ("train", "dev"):
         assert resolved["corpora"][split]["@readers"] == "spacy-dlfa.InterleavedCorpus.v1"
         assert resolved["corpora"][split]["paths"] == {task: str(folders[task] / f"{split}.spacy") for task in ("ner", "pos")}
