@@ -19,6 +19,7 @@ read.
 
 Modules: ``common`` (``CorpusFormatError``, the sentence record, reading lines, limits,
 spacing), ``hf_rows`` (Hugging Face rows), ``wikiann`` (NER), ``ud`` (UD CoNLL-U, POS),
-``sentence_pairs`` (XNLI, PAWS-X), ``docbin`` (writing a DocBin, the ``corpus`` command).
+``sentence_pairs`` (XNLI, PAWS-X), ``docbin`` (writing a DocBin, the ``corpus`` command), ``interleaved``
+(reading several tasks' DocBins as one training corpus, for a pipeline trained on both token tasks).
 A task's train/dev/test DocBins are prepared by ``spacy_dlfa.tasks.prepare_task``.
 """
