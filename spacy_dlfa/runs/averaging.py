@@ -191,5 +191,6 @@ def average_runs(output: Path, runs: Sequence[Path], heads: str = "average", ove
     check_same_config(runs)
     averaged, spread = average_pipelines([spacy.load(run) for run in runs], heads, [str(run) for run in runs])
     averaged.meta[META_KEY] = {"runs": [str(run) for run in runs], "heads": heads, "relative_spread": spread}
+    output.mkdir(parents=True, exist_ok=True)  # Language.to_disk makes only the last folder
     averaged.to_disk(output)
     return spread

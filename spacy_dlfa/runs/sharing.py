@@ -153,5 +153,6 @@ def share_runs(output: Path, first: Path, second: Path, transformer: str = "aver
     if output.exists() and any(output.iterdir()) and not overwrite:
         raise ValueError(f"{output} exists and is not empty: choose another folder or pass --overwrite")
     nlp = share_pipelines(first, second, transformer)
+    output.mkdir(parents=True, exist_ok=True)  # Language.to_disk makes only the last folder
     nlp.to_disk(output)
     return nlp

@@ -64,7 +64,7 @@ def test_config_differences_allow_only_seed_and_data_paths():
 
 @pytest.mark.parametrize("task", ["tagger", "ner"])
 def test_averaged_pipeline_holds_the_elementwise_mean_and_predicts(task, two_runs, tmp_path, single_torch_thread):
-    output = tmp_path / "averaged"
+    output = tmp_path / "averaged" / task  # its parent does not exist yet
     spread = average_runs(output, two_runs[task])
     assert set(spread) == {"transformer", "fusion", "heads"} and all(value > 0 for value in spread.values())
     (_, first), (_, second) = (_weights(run) for run in two_runs[task])

@@ -35,7 +35,7 @@ def _numpy(weights) -> Dict[str, numpy.ndarray]:
 
 
 def test_shared_pipeline_sets_both_tasks_keeps_both_layers_and_round_trips(singles, tmp_path, single_torch_thread):
-    output = tmp_path / "shared"
+    output = tmp_path / "pipelines" / "shared"  # its parent does not exist yet
     share_runs(output, singles["ner"], singles["tagger"])
     nlp = spacy.load(output)
     assert nlp.pipe_names == ["transformer", "ner", "tagger"]
