@@ -1,0 +1,243 @@
+"""ONNX Runtime's int8 route for the transformer on CPU against torch fp32, one run:
+the raw forward (tokenizer + encoder, no grad) in words/s of torch fp32, ORT fp32 and
+ORT dynamic int8 variants, taking turns batch by batch on the same batches, and how
+far each ORT engine's hidden states move from torch fp32 (mean token cosine of the
+fused layer and of the last layer).
+
+    OMP_NUM_THREADS=1 python benchmarks/int8_onnxruntime.py assets/e5-small corpus/ner/test-de.spacy
+
+The encoder is exported with ``torch.onnx.export`` (TorchScript exporter, dynamic
+batch and sequence axes, outputs: the fused layer's and the last layer's hidden
+states) into a temporary folder, then quantized with
+``onnxruntime.quantization.quantize_dynamic`` (int8 weights per channel, activations
+quantized per call, MatMuls with a constant weight only, the linear layers as in
+torch's route): every MatMul, or every MatMul but the feed-forward output
+projections (``spacy_dlfa.layers.quantize``'s ``"int8"`` scheme); the same two on
+the graph after ORT's offline BERT fusion (``onnxruntime.transformers.optimizer``,
+the fused Attention's QKV projection quantized as QAttention), and that fused graph in
+fp32. Every engine runs on one intra-op thread. Needs ``onnxruntime`` and ``onnx`` (not package
+dependencies; measured with onnxruntime 1.32.0, onnx 1.23.2):
+``pip install onnxruntime onnx``.
+"""
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy
+import spacy
+import torch
+import typer
+from spacy.tokens import DocBin
+from spacy_transformers.util import batch_by_length
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
+
+
+class TwoLayers(torch.nn.Module):
+    """The encoder's hidden states of one layer and of the last layer."""
+
+    def __init__(self, model: torch.nn.Module, layer: int):
+        super().__init__()
+        self.model, self.layer = model, layer
+
+    def forward(self, input_ids, attention_mask, token_type_ids):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                         output_hidden_states=True)
+        return out.hidden_states[self.layer], out.hidden_states[-1]
+
+
+def ffn_output_matmul(node_name: str) -> bool:
+    """The MatMul of a feed-forward output projection (``layer.N.output.dense``)."""
+    return "/output/dense/" in node_name and "/attention/" not in node_name
+
+
+def export(model: torch.nn.Module, tokenizer, layer: int, path: Path) -> None:
+    enc = tokenizer(["Ein kurzer Satz.", "Noch ein etwas längerer Satz zum Exportieren."], padding="longest",
+                    return_tensors="pt")
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUTS + ["fused", "last"]}
+    with torch.no_grad():
+        # eval(): the exporter restores the wrapper's mode after tracing, and a new module is in training mode
+        torch.onnx.export(TwoLayers(model, layer).eval(), tuple(enc[name] for name in INPUTS), str(path),
+                          input_names=INPUTS, output_names=["fused", "last"], dynamic_axes=axes,
+                          opset_version=17, dynamo=False)
+    model.eval()
+
+
+def fuse(source: Path, target: Path, config) -> str:
+    """ORT's offline BERT graph fusion (Attention, EmbedLayerNormalization, SkipLayerNormalization, BiasGelu)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused = optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
+                           hidden_size=config.hidden_size, opt_level=0)
+    fused.save_model_to_file(str(target))
+    return ", ".join(f"{n} {op}" for op, n in fused.get_fused_operator_statistics().items() if n)
+
+
+def quantize(source: Path, target: Path, keep_ffn_output: bool) -> str:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    matmuls = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node
+               if node.op_type == "MatMul"]
+    exclude = [name for name in matmuls if keep_ffn_output and ffn_output_matmul(name)]
+    quantize_dynamic(source, target, op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
+                     reduce_range=False, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                     extra_options={"MatMulConstBOnly": True,  # fused contrib ops defeat shape inference:
+                                    "DefaultTensorType": onnx.TensorProto.FLOAT})
+    graph = onnx.load(str(target), load_external_data=False).graph
+    ops = [node.op_type for node in graph.node]
+    sizes = {init.name: len(init.dims) and init.dims[0] for init in graph.initializer}
+    per_channel = sum(1 for node in graph.node if node.op_type == "MatMulInteger" and sizes.get(node.input[3], 0) > 1)
+    return (f"{ops.count('MatMulInteger')} MatMulInteger ({per_channel} per channel), {ops.count('QAttention')} "
+            f"QAttention, {ops.count('MatMul')} MatMul fp32 ({len(exclude)} FFN outputs kept), "
+            f"{target.stat().st_size / 2**20:.0f} MiB")
+
+
+def ort_session(path: Path):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def torch_engine(tokenizer, model, layer: int) -> Callable[[List[str]], List[numpy.ndarray]]:
+    def run(texts: List[str]) -> List[numpy.ndarray]:
+        enc = tokenizer(texts, padding="longest", truncation=True, return_tensors="pt")
+        with torch.no_grad():
+            out = model(**enc, output_hidden_states=True)
+        return [out.hidden_states[layer].numpy(), out.hidden_states[-1].numpy()]
+    return run
+
+
+def ort_engine(tokenizer, session) -> Callable[[List[str]], List[numpy.ndarray]]:
+    def run(texts: List[str]) -> List[numpy.ndarray]:
+        enc = tokenizer(texts, padding="longest", truncation=True, return_tensors="np")
+        return session.run(None, {name: enc[name].astype(numpy.int64) for name in INPUTS})
+    return run
+
+
+def cosine(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
+    return (a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))
+
+
+def mean_ci(values: List[float]) -> str:
+    mean = float(numpy.mean(values))
+    half = 1.96 * float(numpy.std(values, ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return f"{mean:8.1f} [{mean - half:7.1f}, {mean + half:7.1f}]"
+
+
+def ratio_ci(ratios: List[float]) -> str:
+    """Geometric mean of per-batch ratios with a 95% CI (normal, on the logs)."""
+    logs = numpy.log(ratios)
+    half = 1.96 * float(numpy.std(logs, ddof=1)) / math.sqrt(len(logs)) if len(logs) > 1 else float("nan")
+    mean = float(logs.mean())
+    return f"{math.exp(mean):.3f} [{math.exp(mean - half):.3f}, {math.exp(mean + half):.3f}]"
+
+
+def cpu_flags() -> str:
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            have = set(line.split(":", 1)[1].split())
+            return " ".join(flag for flag in wanted if flag in have)
+    return "unknown"
+
+
+def main(
+    transformer: str = typer.Argument(..., help="Hugging Face model folder"),
+    docbin: str = typer.Argument(..., help="A .spacy file of test sentences"),
+    n_batches: int = typer.Option(12, help="Batches; every engine runs every batch, taking turns"),
+    batch_size: int = typer.Option(64),
+    max_batch_items: int = typer.Option(512, help="Sub-batches as the pipeline makes them"),
+    fused_layer: int = typer.Option(10),
+    cosine_sentences: int = typer.Option(256),
+) -> None:
+    import onnxruntime
+
+    hf_logging.set_verbosity_error()
+    torch.set_num_threads(1)
+    docs = [doc for doc in DocBin().from_disk(docbin).get_docs(spacy.blank("xx").vocab) if len(doc)]
+    tokenizer = AutoTokenizer.from_pretrained(transformer)
+    model = AutoModel.from_pretrained(transformer).eval()
+    print(f"# {transformer}, {Path(docbin).name}, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+          f"1 intra-op thread each, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(f"# CPU flags: {cpu_flags()}")
+    engines: Dict[str, Callable[[List[str]], List[numpy.ndarray]]] = {
+        "torch fp32": torch_engine(tokenizer, model, fused_layer)}
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32_path = Path(tmp) / "fp32.onnx"
+        began = time.perf_counter()
+        export(model, tokenizer, fused_layer, fp32_path)
+        print(f"# exported in {time.perf_counter() - began:.0f} s, {fp32_path.stat().st_size / 2**20:.0f} MiB")
+        fused_path = Path(tmp) / "fused.onnx"
+        print(f"# fused graph: {fuse(fp32_path, fused_path, model.config)}")
+        paths = {"ORT fp32": fp32_path, "ORT fp32, fused graph": fused_path}
+        variants = {"ORT int8, all MatMuls": (fp32_path, False), "ORT int8, FFN output fp32": (fp32_path, True),
+                    "ORT int8, fused, all": (fused_path, False), "ORT int8, fused, FFN out fp32": (fused_path, True)}
+        for name, (source, keep) in variants.items():
+            paths[name] = Path(tmp) / f"{len(paths)}.onnx"
+            print(f"# {name}: {quantize(source, paths[name], keep)}")
+        for name, path in paths.items():
+            engines[name] = ort_engine(tokenizer, ort_session(path))
+
+    texts = [doc.text for doc in docs[:cosine_sentences]]
+    cos: Dict[str, List[List[numpy.ndarray]]] = {name: [[], []] for name in engines if name != "torch fp32"}
+    for start in range(0, len(texts), 32):
+        chunk = texts[start:start + 32]
+        mask = tokenizer(chunk, padding="longest", truncation=True, return_tensors="np")["attention_mask"].astype(bool)
+        ref = engines["torch fp32"](chunk)
+        for name in cos:
+            for i, out in enumerate(engines[name](chunk)):
+                cos[name][i].append(cosine(ref[i], out)[mask])
+
+    batches = [docs[(i * batch_size) % len(docs):][:batch_size] for i in range(n_batches)]
+    names = list(engines)
+    for name in names:  # warm-up
+        engines[name]([doc.text for doc in batches[0][:8]])
+    wps: Dict[str, List[float]] = {name: [] for name in names}
+    for b, batch in enumerate(batches):
+        groups = [[batch[i].text for i in indices] for indices in batch_by_length(batch, max_batch_items)]
+        words = sum(len(doc) for doc in batch)
+        for k in range(len(names)):  # taking turns, the first engine rotating from batch to batch
+            name = names[(b + k) % len(names)]
+            began = time.perf_counter()
+            for group in groups:
+                engines[name](group)
+            wps[name].append(words / (time.perf_counter() - began))
+
+    print(f"\nraw forward (tokenizer + encoder, no grad), {n_batches} batches of {batch_size} sentences (sub-batches of "
+          f"max_batch_items {max_batch_items}), the engines taking turns batch by batch, the first rotating.")
+    print("The machine is shared (2 cores, two training runs beside this one): only the ratios of interleaved timings "
+          "mean something, not the words/s.")
+    print(f"Mean token cosine to torch fp32 over the tokens of {len(texts)} sentences (sub-batches of 32).\n")
+    n_layers = model.config.num_hidden_layers
+    print(f"{'engine':>26} {'words/s [95% CI over batches]':>30} {'cos L' + str(fused_layer):>8} "
+          f"{'p5 L' + str(fused_layer):>8} {'cos L' + str(n_layers):>8} {'p5 L' + str(n_layers):>8}")
+    for name in names:
+        line = f"{name:>26} {mean_ci(wps[name]):>30}"
+        if name in cos:
+            fused, last = (numpy.concatenate(parts) for parts in cos[name])
+            line += f" {fused.mean():8.4f} {numpy.percentile(fused, 5):8.4f} {last.mean():8.4f} {numpy.percentile(last, 5):8.4f}"
+        print(line)
+    print("\nratio = geometric mean over batches of the per-batch words/s ratio [95% CI]; ratio of mean words/s in ()")
+    base = wps["torch fp32"]
+    for name in names[1:]:
+        engine, _, variant = name.partition(", ")
+        ratios = [a / b for a, b in zip(wps[name], base)]
+        print(f"ratio {engine} / torch fp32: {ratio_ci(ratios)} ({numpy.mean(wps[name]) / numpy.mean(base):.3f})"
+              + (f"  {variant}" if variant else ""))
+    for name in names[3:]:
+        ratios = [a / b for a, b in zip(wps[name], wps["ORT fp32"])]
+        print(f"ratio {name} / ORT fp32: {ratio_ci(ratios)}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
