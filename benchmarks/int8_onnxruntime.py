@@ -15,15 +15,18 @@ torch's route): every MatMul, or every MatMul but the feed-forward output
 projections (``spacy_dlfa.layers.quantize``'s ``"int8"`` scheme); the same two on
 the graph after ORT's offline BERT fusion (``onnxruntime.transformers.optimizer``,
 the fused Attention's QKV projection quantized as QAttention), and that fused graph in
-fp32. Every engine runs on one intra-op thread. Needs ``onnxruntime`` and ``onnx`` (not package
+fp32. For comparison in the same run (``--torch-routes``, on by default): torch's
+dynamic int8 (``quantize_linears``, every Linear or the ``"int8"`` scheme) and
+bf16 autocast. Every engine runs on one intra-op thread. Needs ``onnxruntime`` and ``onnx`` (not package
 dependencies; measured with onnxruntime 1.32.0, onnx 1.23.2):
 ``pip install onnxruntime onnx``.
 """
+import copy
 import math
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple
 
 import numpy
 import spacy
@@ -33,6 +36,8 @@ from spacy.tokens import DocBin
 from spacy_transformers.util import batch_by_length
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
+
+from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, quantize_linears
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
@@ -48,11 +53,6 @@ class TwoLayers(torch.nn.Module):
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                          output_hidden_states=True)
         return out.hidden_states[self.layer], out.hidden_states[-1]
-
-
-def ffn_output_matmul(node_name: str) -> bool:
-    """The MatMul of a feed-forward output projection (``layer.N.output.dense``)."""
-    return "/output/dense/" in node_name and "/attention/" not in node_name
 
 
 def export(model: torch.nn.Module, tokenizer, layer: int, path: Path) -> None:
@@ -83,7 +83,8 @@ def quantize(source: Path, target: Path, keep_ffn_output: bool) -> str:
 
     matmuls = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node
                if node.op_type == "MatMul"]
-    exclude = [name for name in matmuls if keep_ffn_output and ffn_output_matmul(name)]
+    # the feed-forward output projections, layer.N.output.dense (not attention.output.dense)
+    exclude = [name for name in matmuls if keep_ffn_output and "/output/dense/" in name and "/attention/" not in name]
     quantize_dynamic(source, target, op_types_to_quantize=["MatMul", "Attention"], per_channel=True,
                      reduce_range=False, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
                      extra_options={"MatMulConstBOnly": True,  # fused contrib ops defeat shape inference:
@@ -101,19 +102,18 @@ def ort_session(path: Path):
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def torch_engine(tokenizer, model, layer: int) -> Callable[[List[str]], List[numpy.ndarray]]:
+def torch_engine(tokenizer, model, layer: int, bf16: bool = False) -> Callable[[List[str]], List[numpy.ndarray]]:
     def run(texts: List[str]) -> List[numpy.ndarray]:
         enc = tokenizer(texts, padding="longest", truncation=True, return_tensors="pt")
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(**enc, output_hidden_states=True)
-        return [out.hidden_states[layer].numpy(), out.hidden_states[-1].numpy()]
+        return [out.hidden_states[layer].float().numpy(), out.hidden_states[-1].float().numpy()]
     return run
 
 
@@ -128,27 +128,28 @@ def cosine(a: numpy.ndarray, b: numpy.ndarray) -> numpy.ndarray:
     return (a * b).sum(-1) / (numpy.linalg.norm(a, axis=-1) * numpy.linalg.norm(b, axis=-1))
 
 
-def mean_ci(values: List[float]) -> str:
-    mean = float(numpy.mean(values))
+def mean_half(values) -> Tuple[float, float]:
+    """Mean and half width of its 95% CI (normal approximation)."""
     half = 1.96 * float(numpy.std(values, ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return float(numpy.mean(values)), half
+
+
+def mean_ci(values: List[float]) -> str:
+    mean, half = mean_half(values)
     return f"{mean:8.1f} [{mean - half:7.1f}, {mean + half:7.1f}]"
 
 
 def ratio_ci(ratios: List[float]) -> str:
     """Geometric mean of per-batch ratios with a 95% CI (normal, on the logs)."""
-    logs = numpy.log(ratios)
-    half = 1.96 * float(numpy.std(logs, ddof=1)) / math.sqrt(len(logs)) if len(logs) > 1 else float("nan")
-    mean = float(logs.mean())
+    mean, half = mean_half(numpy.log(ratios))
     return f"{math.exp(mean):.3f} [{math.exp(mean - half):.3f}, {math.exp(mean + half):.3f}]"
 
 
 def cpu_flags() -> str:
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    have = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            have = set(line.split(":", 1)[1].split())
-            return " ".join(flag for flag in wanted if flag in have)
-    return "unknown"
+    return " ".join(flag for flag in wanted if flag in have) or "unknown"
 
 
 def main(
@@ -157,8 +158,9 @@ def main(
     n_batches: int = typer.Option(12, help="Batches; every engine runs every batch, taking turns"),
     batch_size: int = typer.Option(64),
     max_batch_items: int = typer.Option(512, help="Sub-batches as the pipeline makes them"),
-    fused_layer: int = typer.Option(10),
+    fused_layer: int = typer.Option(10, help="The hidden layer (0 = embeddings) compared besides the last"),
     cosine_sentences: int = typer.Option(256),
+    torch_routes: bool = typer.Option(True, help="Also torch's dynamic int8 (spacy_dlfa.layers.quantize) and bf16 autocast"),
 ) -> None:
     import onnxruntime
 
@@ -172,11 +174,16 @@ def main(
     print(f"# CPU flags: {cpu_flags()}")
     engines: Dict[str, Callable[[List[str]], List[numpy.ndarray]]] = {
         "torch fp32": torch_engine(tokenizer, model, fused_layer)}
+    if torch_routes:
+        for name, keep in (("torch int8, all Linears", lambda name: False), ('torch int8, "int8" scheme', QUANTIZE_SCHEMES["int8"])):
+            quantized = copy.deepcopy(model)
+            print(f"# {name}: {quantize_linears(quantized, keep_fp32=keep)} Linear int8 per channel (engine x86)")
+            engines[name] = torch_engine(tokenizer, quantized, fused_layer)
+        engines["torch bf16 autocast"] = torch_engine(tokenizer, model, fused_layer, bf16=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = Path(tmp) / "fp32.onnx"
-        began = time.perf_counter()
         export(model, tokenizer, fused_layer, fp32_path)
-        print(f"# exported in {time.perf_counter() - began:.0f} s, {fp32_path.stat().st_size / 2**20:.0f} MiB")
+        print(f"# exported (opset 17): {fp32_path.stat().st_size / 2**20:.0f} MiB")
         fused_path = Path(tmp) / "fused.onnx"
         print(f"# fused graph: {fuse(fp32_path, fused_path, model.config)}")
         paths = {"ORT fp32": fp32_path, "ORT fp32, fused graph": fused_path}
@@ -215,17 +222,16 @@ def main(
 
     print(f"\nraw forward (tokenizer + encoder, no grad), {n_batches} batches of {batch_size} sentences (sub-batches of "
           f"max_batch_items {max_batch_items}), the engines taking turns batch by batch, the first rotating.")
-    print("The machine is shared (2 cores, two training runs beside this one): only the ratios of interleaved timings "
-          "mean something, not the words/s.")
-    print(f"Mean token cosine to torch fp32 over the tokens of {len(texts)} sentences (sub-batches of 32).\n")
+    print("The machine is shared (2 cores, two training runs beside this one): only the ratios of interleaved timings mean "
+          f"something, not the words/s.\nMean token cosine to torch fp32 over the tokens of {len(texts)} sentences (sub-batches of 32).\n")
     n_layers = model.config.num_hidden_layers
-    print(f"{'engine':>26} {'words/s [95% CI over batches]':>30} {'cos L' + str(fused_layer):>8} "
+    print(f"{'engine':>29} {'words/s [95% CI over batches]':>30} {'cos L' + str(fused_layer):>8} "
           f"{'p5 L' + str(fused_layer):>8} {'cos L' + str(n_layers):>8} {'p5 L' + str(n_layers):>8}")
     for name in names:
-        line = f"{name:>26} {mean_ci(wps[name]):>30}"
+        line = f"{name:>29} {mean_ci(wps[name]):>30}"
         if name in cos:
             fused, last = (numpy.concatenate(parts) for parts in cos[name])
-            line += f" {fused.mean():8.4f} {numpy.percentile(fused, 5):8.4f} {last.mean():8.4f} {numpy.percentile(last, 5):8.4f}"
+            line += "".join(f" {value:8.5f}" for value in (fused.mean(), numpy.percentile(fused, 5), last.mean(), numpy.percentile(last, 5)))
         print(line)
     print("\nratio = geometric mean over batches of the per-batch words/s ratio [95% CI]; ratio of mean words/s in ()")
     base = wps["torch fp32"]
@@ -234,9 +240,9 @@ def main(
         ratios = [a / b for a, b in zip(wps[name], base)]
         print(f"ratio {engine} / torch fp32: {ratio_ci(ratios)} ({numpy.mean(wps[name]) / numpy.mean(base):.3f})"
               + (f"  {variant}" if variant else ""))
-    for name in names[3:]:
-        ratios = [a / b for a, b in zip(wps[name], wps["ORT fp32"])]
-        print(f"ratio {name} / ORT fp32: {ratio_ci(ratios)}")
+    for other in [other for other in ("ORT fp32", "torch bf16 autocast") if other in wps]:
+        for name in [name for name in names if name.startswith("ORT int8")]:
+            print(f"ratio {name} / {other}: {ratio_ci([a / b for a, b in zip(wps[name], wps[other])])}")
 
 
 if __name__ == "__main__":
