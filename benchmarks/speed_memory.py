@@ -28,8 +28,9 @@ training). Sections, each printing its figures and ratios:
    ``nlp.batch_size`` / ``max_batch_items`` settings, taking turns on the same texts;
 6. shared (``--sections shared --pipelines "NER POS"``, two trained single-task pipelines of one
    recipe): the pipeline with both tasks on one shared transformer (``run share``, the average of
-   the two transformers) against the two single-task pipelines run one after the other, words/s
-   taking turns on the same batches, and the RSS of a fresh process after loading each.
+   the two transformers; with ``--joint PATH`` a pipeline trained on both tasks, ``run joint``) against
+   the two single-task pipelines run one after the other, words/s taking turns on the same batches,
+   and the RSS of a fresh process after loading each.
 """
 import json
 import subprocess
@@ -38,7 +39,7 @@ import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Dict, Iterator, List, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy
 import spacy
@@ -289,14 +290,16 @@ def batching(pipeline: Path, docs: List[Doc], settings: Sequence[str], rounds: i
         print(f"{setting:>10}: {numpy.mean(sample):8.1f} words/s (rounds: {', '.join(f'{x:.0f}' for x in sample)})")
 
 
-def shared(singles: Sequence[Path], docs: List[Doc], rounds: int, n_batches: int, batch_size: int) -> None:
-    print(f"\n## 6. Shared transformer: one pipeline with the components of {', '.join(map(str, singles))} on the average of "
-          "their transformers, against the single-task pipelines one after the other")
+def shared(singles: Sequence[Path], docs: List[Doc], rounds: int, n_batches: int, batch_size: int, joint: Optional[Path] = None) -> None:
+    what = f"{joint} (trained jointly)" if joint else f"the components of {', '.join(map(str, singles))} on the average of their transformers"
+    print(f"\n## 6. Shared transformer: one pipeline, {what}, against the single-task pipelines "
+          f"{', '.join(map(str, singles))} one after the other")
     from spacy_dlfa.runs.sharing import share_runs
 
     with tempfile.TemporaryDirectory() as temp:
-        folder = Path(temp) / "shared"
-        share_runs(folder, *singles)
+        folder = joint or Path(temp) / "shared"
+        if joint is None:
+            share_runs(folder, *singles)
         pipelines = {"shared": spacy.load(folder), **{f"single {i + 1}": spacy.load(path) for i, path in enumerate(singles)}}
         print("components: " + "; ".join(f"{name} {nlp.pipe_names}" for name, nlp in pipelines.items()))
         for nlp in pipelines.values():
@@ -343,6 +346,7 @@ def main(
     sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 bf16 batching shared"),
     pipeline: Path = typer.Option(None, help="Trained pipeline for int8 and batching (default: the DLFA pipeline built and initialised here)"),
     pipelines: str = typer.Option("", help="Two trained single-task pipelines of one recipe for the shared section, space-separated"),
+    joint: Path = typer.Option(None, help="Shared section: this pipeline with both tasks (run joint) instead of assembling one from --pipelines"),
     targets: str = typer.Option("", help="Zero-shot targets, space-separated (default: every test-<lang>.spacy but the source)"),
     zero_shot_sentences: int = typer.Option(500, help="Sentences scored per target in the int8 and bf16 sections (0: all, -1: none)"),
     batch_settings: str = typer.Option("64/512 128/512 256/512 256/1024 256/2048", help="nlp.batch_size/max_batch_items pairs"),
@@ -377,7 +381,7 @@ def main(
     if "shared" in sections:
         if len(pipelines.split()) != 2:
             raise typer.BadParameter(f"expected two pipeline folders, got {pipelines!r}", param_hint="--pipelines")
-        shared([Path(path) for path in pipelines.split()], docs, rounds, n_batches, batch_size)
+        shared([Path(path) for path in pipelines.split()], docs, rounds, n_batches, batch_size, joint)
 
 
 if __name__ == "__main__":
