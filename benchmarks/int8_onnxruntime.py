@@ -6,20 +6,18 @@ fused layer and of the last layer).
 
     OMP_NUM_THREADS=1 python benchmarks/int8_onnxruntime.py assets/e5-small corpus/ner/test-de.spacy
 
-The encoder is exported with ``torch.onnx.export`` (TorchScript exporter, dynamic
-batch and sequence axes, outputs: the fused layer's and the last layer's hidden
-states) into a temporary folder, then quantized with
-``onnxruntime.quantization.quantize_dynamic`` (int8 weights per channel, activations
-quantized per call, MatMuls with a constant weight only, the linear layers as in
-torch's route): every MatMul, or every MatMul but the feed-forward output
-projections (``spacy_dlfa.layers.quantize``'s ``"int8"`` scheme); the same two on
-the graph after ORT's offline BERT fusion (``onnxruntime.transformers.optimizer``,
-the fused Attention's QKV projection quantized as QAttention), and that fused graph in
-fp32. For comparison in the same run (``--torch-routes``, on by default): torch's
-dynamic int8 (``quantize_linears``, every Linear or the ``"int8"`` scheme) and
-bf16 autocast. Every engine runs on one intra-op thread. Needs ``onnxruntime`` and ``onnx`` (not package
-dependencies; measured with onnxruntime 1.32.0, onnx 1.23.2):
-``pip install onnxruntime onnx``.
+The encoder is exported with ``torch.onnx.export`` (TorchScript exporter, dynamic batch
+and sequence axes, outputs: the fused layer's and the last layer's hidden states) into a
+temporary folder and quantized with ``onnxruntime.quantization.quantize_dynamic`` (int8
+weights per channel, activations per call, MatMuls with a constant weight: the linear
+layers): every MatMul, or all but the feed-forward output projections (as
+``spacy_dlfa.layers.quantize``'s ``"int8"`` scheme); the same two after ORT's offline BERT
+fusion (``onnxruntime.transformers.optimizer``; the fused Attention's QKV projection
+becomes QAttention), and the fused graph in fp32. In the same run (``--torch-routes``):
+torch's dynamic int8 (``quantize_linears``, every Linear or the ``"int8"`` scheme, with
+its 7-bit activations as shipped and with 8-bit ones) and bf16 autocast. One intra-op
+thread each. Needs ``pip install onnxruntime onnx`` (not package dependencies; measured
+with onnxruntime 1.32.0, onnx 1.23.2).
 """
 import copy
 import math
@@ -29,15 +27,19 @@ from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import numpy
+import onnx
+import onnxruntime
 import spacy
 import torch
 import typer
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.transformers.optimizer import optimize_model
 from spacy.tokens import DocBin
 from spacy_transformers.util import batch_by_length
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, quantize_linears
+from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, Int8Linear, quantize_linears
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
 
@@ -69,8 +71,6 @@ def export(model: torch.nn.Module, tokenizer, layer: int, path: Path) -> None:
 
 def fuse(source: Path, target: Path, config) -> str:
     """ORT's offline BERT graph fusion (Attention, EmbedLayerNormalization, SkipLayerNormalization, BiasGelu)."""
-    from onnxruntime.transformers.optimizer import optimize_model
-
     fused = optimize_model(str(source), model_type="bert", num_heads=config.num_attention_heads,
                            hidden_size=config.hidden_size, opt_level=0)
     fused.save_model_to_file(str(target))
@@ -78,9 +78,6 @@ def fuse(source: Path, target: Path, config) -> str:
 
 
 def quantize(source: Path, target: Path, keep_ffn_output: bool) -> str:
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     matmuls = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node
                if node.op_type == "MatMul"]
     # the feed-forward output projections, layer.N.output.dense (not attention.output.dense)
@@ -93,14 +90,11 @@ def quantize(source: Path, target: Path, keep_ffn_output: bool) -> str:
     ops = [node.op_type for node in graph.node]
     sizes = {init.name: len(init.dims) and init.dims[0] for init in graph.initializer}
     per_channel = sum(1 for node in graph.node if node.op_type == "MatMulInteger" and sizes.get(node.input[3], 0) > 1)
-    return (f"{ops.count('MatMulInteger')} MatMulInteger ({per_channel} per channel), {ops.count('QAttention')} "
-            f"QAttention, {ops.count('MatMul')} MatMul fp32 ({len(exclude)} FFN outputs kept), "
-            f"{target.stat().st_size / 2**20:.0f} MiB")
+    return (f"{ops.count('MatMulInteger')} MatMulInteger ({per_channel} per channel), {ops.count('QAttention')} QAttention, "
+            f"{ops.count('MatMul')} MatMul fp32 ({len(exclude)} FFN outputs kept), {target.stat().st_size / 2**20:.0f} MiB")
 
 
 def ort_session(path: Path):
-    import onnxruntime
-
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -115,6 +109,14 @@ def torch_engine(tokenizer, model, layer: int, bf16: bool = False) -> Callable[[
             out = model(**enc, output_hidden_states=True)
         return [out.hidden_states[layer].float().numpy(), out.hidden_states[-1].float().numpy()]
     return run
+
+
+def eight_bit_activations(model: torch.nn.Module) -> torch.nn.Module:
+    """torch's dynamic Linear quantizes activations to 7 bits (``reduce_range=True``); these use all 8."""
+    for module in [module for module in model.modules() if isinstance(module, Int8Linear)]:
+        packed = module.int8._packed_params._packed_params
+        module.forward = lambda x, packed=packed: torch.ops.quantized.linear_dynamic(x, packed, reduce_range=False)
+    return model
 
 
 def ort_engine(tokenizer, session) -> Callable[[List[str]], List[numpy.ndarray]]:
@@ -162,24 +164,22 @@ def main(
     cosine_sentences: int = typer.Option(256),
     torch_routes: bool = typer.Option(True, help="Also torch's dynamic int8 (spacy_dlfa.layers.quantize) and bf16 autocast"),
 ) -> None:
-    import onnxruntime
-
     hf_logging.set_verbosity_error()
     torch.set_num_threads(1)
     docs = [doc for doc in DocBin().from_disk(docbin).get_docs(spacy.blank("xx").vocab) if len(doc)]
     tokenizer = AutoTokenizer.from_pretrained(transformer)
     model = AutoModel.from_pretrained(transformer).eval()
     print(f"# {transformer}, {Path(docbin).name}, torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
-          f"1 intra-op thread each, CPU capability {torch.backends.cpu.get_cpu_capability()}")
-    print(f"# CPU flags: {cpu_flags()}")
+          f"1 intra-op thread each, CPU capability {torch.backends.cpu.get_cpu_capability()}\n# CPU flags: {cpu_flags()}")
     engines: Dict[str, Callable[[List[str]], List[numpy.ndarray]]] = {
         "torch fp32": torch_engine(tokenizer, model, fused_layer)}
-    if torch_routes:
-        for name, keep in (("torch int8, all Linears", lambda name: False), ('torch int8, "int8" scheme', QUANTIZE_SCHEMES["int8"])):
-            quantized = copy.deepcopy(model)
-            print(f"# {name}: {quantize_linears(quantized, keep_fp32=keep)} Linear int8 per channel (engine x86)")
-            engines[name] = torch_engine(tokenizer, quantized, fused_layer)
-        engines["torch bf16 autocast"] = torch_engine(tokenizer, model, fused_layer, bf16=True)
+    routes = {"torch int8, all Linears": (lambda name: False, False), 'torch int8, "int8" scheme': (QUANTIZE_SCHEMES["int8"], False),
+              "torch int8, all, 8-bit act.": (lambda name: False, True), 'torch int8, "int8", 8-bit act.': (QUANTIZE_SCHEMES["int8"], True)}
+    for name, (keep, full_range) in routes.items() if torch_routes else ():
+        quantized = copy.deepcopy(model)
+        print(f"# {name}: {quantize_linears(quantized, keep_fp32=keep)} Linear int8 per channel (engine x86)")
+        engines[name] = torch_engine(tokenizer, eight_bit_activations(quantized) if full_range else quantized, fused_layer)
+    engines.update({"torch bf16 autocast": torch_engine(tokenizer, model, fused_layer, bf16=True)} if torch_routes else {})
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = Path(tmp) / "fp32.onnx"
         export(model, tokenizer, fused_layer, fp32_path)
@@ -225,10 +225,10 @@ def main(
     print("The machine is shared (2 cores, two training runs beside this one): only the ratios of interleaved timings mean "
           f"something, not the words/s.\nMean token cosine to torch fp32 over the tokens of {len(texts)} sentences (sub-batches of 32).\n")
     n_layers = model.config.num_hidden_layers
-    print(f"{'engine':>29} {'words/s [95% CI over batches]':>30} {'cos L' + str(fused_layer):>8} "
+    print(f"{'engine':>30} {'words/s [95% CI over batches]':>30} {'cos L' + str(fused_layer):>8} "
           f"{'p5 L' + str(fused_layer):>8} {'cos L' + str(n_layers):>8} {'p5 L' + str(n_layers):>8}")
     for name in names:
-        line = f"{name:>29} {mean_ci(wps[name]):>30}"
+        line = f"{name:>30} {mean_ci(wps[name]):>30}"
         if name in cos:
             fused, last = (numpy.concatenate(parts) for parts in cos[name])
             line += "".join(f" {value:8.5f}" for value in (fused.mean(), numpy.percentile(fused, 5), last.mean(), numpy.percentile(last, 5)))
@@ -240,7 +240,7 @@ def main(
         ratios = [a / b for a, b in zip(wps[name], base)]
         print(f"ratio {engine} / torch fp32: {ratio_ci(ratios)} ({numpy.mean(wps[name]) / numpy.mean(base):.3f})"
               + (f"  {variant}" if variant else ""))
-    for other in [other for other in ("ORT fp32", "torch bf16 autocast") if other in wps]:
+    for other in [other for other in ("ORT fp32", "torch bf16 autocast", "torch int8, all, 8-bit act.") if other in wps]:
         for name in [name for name in names if name.startswith("ORT int8")]:
             print(f"ratio {name} / {other}: {ratio_ci([a / b for a, b in zip(wps[name], wps[other])])}")
 
