@@ -96,3 +96,29 @@ def test_unknown_quantize_is_refused_at_build_time(tiny_bert, value):
         load_pipeline("tagger", tiny_bert, extra={QUANTIZE: value})
     check_quantize(None)
     check_quantize("int8")
+
+
+def _int8_error(reduce_range: bool) -> float:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 32)
+    x = torch.randn(16, 64)
+    x[:, 3] *= 20.0  # an outlier channel, as in transformer activations
+    with torch.no_grad():
+        return (Int8Linear(linear, reduce_range=reduce_range)(x) - linear(x)).abs().max().item()
+
+
+@pytest.mark.skipif(not torch.backends.quantized.supported_engines or "fbgemm" not in torch.backends.quantized.supported_engines
+                    and "x86" not in torch.backends.quantized.supported_engines, reason="no x86 quantized engine in this torch build")
+def test_8_bit_activations_are_closer_to_fp32_than_7_bit():
+    seven, eight = _int8_error(reduce_range=True), _int8_error(reduce_range=False)
+    assert eight < 0.75 * seven  # one more bit: about half the activation rounding error
+
+
+@pytest.mark.parametrize("capabilities, reduce_range", [({"avx512_vnni": True}, False), ({"amx_int8": True}, False),
+                                                         ({"avx_vnni": True}, False), ({"avx2": True, "avx512_vnni": False}, True)])
+def test_activations_use_8_bits_only_where_the_cpu_has_int8_dot_products(monkeypatch, capabilities, reduce_range):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities, raising=False)
+    layer = Int8Linear(torch.nn.Linear(8, 4))
+    assert layer.reduce_range is reduce_range
+    assert f"{7 if reduce_range else 8}-bit activations" in repr(layer)
+    assert set(layer.state_dict()) == {"weight", "bias"}  # still the fp32 state of the nn.Linear it replaced
