@@ -183,6 +183,11 @@ def lang_values(runs: Runs, lang: str, raw: bool = False) -> List[float]:
     return values if len(values) == len(runs.seeds) else []
 
 
+def with_raw(runs: Runs) -> Runs:
+    """The runs restricted to the seeds that were also scored on raw text."""
+    return runs.on_seeds([seed for seed in runs.seeds if seed in runs.raw])
+
+
 def paired(a: Runs, b: Runs) -> Tuple[Runs, Runs]:
     """Both sides on the seeds they share (none shared: every run of each side)."""
     shared = [seed for seed in a.seeds if seed in b.seeds]
@@ -203,20 +208,21 @@ def _dev(runs: Runs) -> str:
 
 def _scores_table(task: str, shipped: Runs, base: Runs, targets: List[str], reference: Optional[dict]) -> List[str]:
     source = TASKS[task].source_language
-    raw_sides = [(name, runs) for name, runs in (("shipped", shipped), ("base", base)) if runs.raw]
+    raw_sides = [(name, with_raw(runs), runs.seeds) for name, runs in (("shipped", shipped), ("base", base)) if runs.raw]
     ref = reference["scores"] if reference else {}
     head = [f"shipped ({len(shipped.seeds)} seed{'s' * (len(shipped.seeds) > 1)})", *(f"seed {s}" for s in shipped.seeds),
-            f"base ({len(base.seeds)} seed{'s' * (len(base.seeds) > 1)})", *(f"{name}, raw text" for name, _ in raw_sides)]
+            f"base ({len(base.seeds)} seed{'s' * (len(base.seeds) > 1)})",
+            *(f"{name}, raw text" + ("" if runs.seeds == seeds else f" (seeds {seed_label(runs.seeds)})") for name, runs, seeds in raw_sides)]
     head += [reference["label"]] if reference else []
     lines = [f"| {TASKS[task].metric} | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for lang in [source, *targets]:
         cells = [mean_std(lang_values(shipped, lang)), *(f"{shipped.gold[s][lang]:.1f}" for s in shipped.seeds), mean_std(lang_values(base, lang))]
-        cells += [mean_std(lang_values(runs, lang, raw=True)) if lang_values(runs, lang, raw=True) else "" for _, runs in raw_sides]
+        cells += [mean_std(lang_values(runs, lang, raw=True)) if lang_values(runs, lang, raw=True) else "" for _, runs, _ in raw_sides]
         cells += [f"{ref[lang]:.1f}" if lang in ref else ""] if reference else []
         lines.append(f"| {lang} | " + " | ".join(cells) + " |")
     averages = target_averages(shipped, targets)
     cells = [mean_std(list(averages.values()), 2), *(f"{averages[s]:.2f}" for s in shipped.seeds), mean_std(list(target_averages(base, targets).values()), 2)]
-    for _, runs in raw_sides:
+    for _, runs, _ in raw_sides:
         raw_averages = target_averages(runs, targets, raw=True)
         cells.append(mean_std(list(raw_averages.values()), 2) if len(raw_averages) == len(runs.seeds) else "")
     cells += [f"{mean(ref[lang] for lang in targets):.2f}" if all(lang in ref for lang in targets) else ""] if reference else []
@@ -270,7 +276,9 @@ def goal_value(goal: dict, shipped: Runs, targets: List[str]) -> Optional[float]
         return mean(lang_values(shipped, goal["lang"]))
     if kind == "seed_std":
         return stdev(averages) if len(averages) > 1 else None
-    gaps = [mean(lang_values(shipped, lang)) - mean(lang_values(shipped, lang, raw=True)) for lang in targets if lang_values(shipped, lang, raw=True)]
+    scored = with_raw(shipped)  # gold and raw text on the same seeds
+    gaps = [mean(lang_values(scored, lang)) - mean(lang_values(scored, lang, raw=True)) for lang in targets
+            if scored.seeds and lang_values(scored, lang, raw=True)]
     return max(gaps) if len(gaps) == len(targets) else None
 
 
@@ -288,6 +296,9 @@ def _goals_table(task: str, goals: List[dict], shipped: Runs, base: Runs, target
         why = f" ({goal['why']})" if goal.get("why") else ""
         value, on_base = goal_value(goal, shipped, targets), goal_value(goal, base, targets)
         shown = [f"n/a ({UNMEASURED[goal['kind']]})" if v is None else f"{v:.2f}" for v in (value, on_base)]
+        if goal["kind"] == "raw_gap":  # measured on the seeds scored on raw text
+            shown = [f"{text} (seeds {seed_label(with_raw(runs).seeds)})" if v is not None and with_raw(runs).seeds != runs.seeds else text
+                     for text, v, runs in zip(shown, (value, on_base), (shipped, base))]
         lines.append(f"| {what} {bound}{why} | {shown[0]} | {goal_verdict(goal, value)} | {shown[1]} |")
     return lines
 

@@ -158,3 +158,13 @@ def test_the_command_writes_the_report_and_refuses_bad_json_in_one_line(project)
     spec.write_text('{"root": ".",\n "ner": }')
     result = CliRunner().invoke(app, ["report", "recipe", str(spec), str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 1 and f"{spec}: (file): not JSON (line 2" in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_raw_text_on_some_seeds_is_measured_on_those_seeds_and_says_which(project):
+    # shipped seed 1 (de 70, zh 70) scored on raw text too: de 60, zh 70; seed 0 not
+    _write_run(project / "metrics", "combo/ner/mean_fusion_l10_s1", {"en": 9, "de": 7, "zh": 7}, raw={"en": 9, "de": 6, "zh": 7}, dev=84.0)
+    report = write_recipe_report(project / "reports" / "recipe_results.json", project / "out").read_text()
+    assert "| shipped, raw text (seeds 1) | base, raw text |" in report
+    assert _row(report, "| de |").split(" | ")[5] == "60.0"  # seed 1's raw score, not a mean with a missing seed
+    # the gap pairs gold and raw text on seed 1 alone: de 70 - 60
+    assert "| largest gold-token minus raw-text gap over 2 targets (means over seeds) ≤ 2.0 | 10.00 (seeds 1) | not met | 23.33 |" in report
