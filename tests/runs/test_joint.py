@@ -9,7 +9,6 @@ from conftest import REPO, SENTENCES, TINY_WIDTH
 from pipelines import entity_docs, one_torch_thread, tagged_docs
 from spacy.cli.debug_config import debug_config
 from spacy.cli.train import train as spacy_train
-from spacy.tokens import DocBin
 from spacy.training import Corpus
 from spacy.util import load_config, registry
 from thinc.api import Adam, Config
