@@ -51,20 +51,6 @@ def null_weights(config: Config) -> Dict[str, None]:
             for key in nlp.get_factory_meta(config["components"][name]["factory"]).default_score_weights}
 
 
-def schedule_over_max_steps(config: Config) -> None:
-    """A recipe's optimizer override fixes its learning-rate schedule's ``total_steps`` (and the averaging's
-    ``average_start``) for the recipe's run length; over a joint run of another length the schedule follows
-    ``training.max_steps`` and ``average_start`` keeps its fraction of the run (750 of 1,500 -> 1,500 of 3,000)."""
-    optimizer = config["training"]["optimizer"]
-    rate = optimizer.get("learn_rate")
-    steps = config["training"]["max_steps"]
-    if not isinstance(rate, dict) or not isinstance(rate.get("total_steps"), int) or rate["total_steps"] == steps:
-        return
-    if "average_start" in optimizer:
-        optimizer["average_start"] = round(optimizer["average_start"] * steps / rate["total_steps"])
-    rate["total_steps"] = "${training.max_steps}"
-
-
 def joint_config(recipe_file: Path, ner_corpus: Path, pos_corpus: Path, configs_dir: Path, transformer: str,
                  hidden_width: int, max_steps: int = 0, batch_size: int = 0, seed: int = 0) -> Config:
     """The joint training config (see the module doc); ``max_steps`` / ``batch_size`` 0 keep the NER config's."""
@@ -91,5 +77,4 @@ def joint_config(recipe_file: Path, ner_corpus: Path, pos_corpus: Path, configs_
         config["corpora"][split] = {"@readers": READER, **settings,
                                     "paths": {task: f"${{paths.{task}_{split}}}" for task in TASK_ORDER}}
     config["training"]["score_weights"] = {**null_weights(config), **SCORE_WEIGHTS}
-    schedule_over_max_steps(config)
-    return Config(config)
+    return Config(config)  # recipe_config has fitted each recipe's schedule to max_steps

@@ -72,4 +72,22 @@ def recipe_config(recipe: Recipe, configs_dir: Path, corpus_dir: Path, transform
     settings = GridSettings(transformer=transformer, hidden_width=hidden_width, corpus_dir=corpus_dir, training_dir=Path(),
                             metrics_dir=Path(), configs_dir=configs_dir, max_steps=max_steps, batch_size=batch_size, targets=[],
                             overrides=recipe.overrides)
-    return run_config(Run(recipe.task, recipe.variant, seed, recipe.layer), settings)
+    config = run_config(Run(recipe.task, recipe.variant, seed, recipe.layer), settings)
+    schedule_over_max_steps(config)
+    return config
+
+
+def schedule_over_max_steps(config: Config) -> None:
+    """A recipe's optimizer override fixes its learning-rate schedule's ``total_steps`` (and the averaging's
+    ``average_start``) for the recipe's run length; over a run of another length (``--max-steps``, a joint run)
+    the schedule follows ``training.max_steps`` and ``average_start`` keeps its fraction of the run
+    (750 of 1,500 -> 1,500 of 3,000)."""
+    optimizer = config["training"]["optimizer"]
+    rate = optimizer.get("learn_rate")
+    steps = config["training"]["max_steps"]
+    if not isinstance(rate, dict) or not isinstance(rate.get("total_steps"), int) or rate["total_steps"] == steps:
+        return
+    if "average_start" in optimizer:
+        optimizer["average_start"] = round(optimizer["average_start"] * steps / rate["total_steps"])
+    rate["total_steps"] = "${training.max_steps}"
+

@@ -77,3 +77,16 @@ def test_the_recipe_command_writes_a_config_spacy_loads(tmp_path):
     assert (config["system"]["seed"], config["training"]["max_steps"], config["training"]["optimizer"]["average_start"]) == (2, 1500, 750)
     bad = CliRunner().invoke(app, ["run", "recipe", "xnli", str(out), "--recipe", str(_write(tmp_path)), "--corpus-dir", "c"])
     assert bad.exit_code == 1 and "no recipe for xnli" in " ".join(bad.output.split())  # wasabi wraps long lines
+
+
+def test_the_recipe_schedule_follows_another_run_length(tmp_path):
+    recipe = load_recipe(_write(tmp_path), "ner")  # its optimizer: warmup_linear over 1,500 steps, averaging from 750
+
+    def build(max_steps):
+        config = recipe_config(recipe, REPO / "configs", tmp_path, "assets/e5-small", 384, max_steps=max_steps, batch_size=256)
+        return config["training"]["optimizer"], config["training"]["max_steps"]
+
+    optimizer, _ = build(1500)
+    assert (optimizer["learn_rate"]["total_steps"], optimizer["average_start"]) == (1500, 750)  # as the candidate ran
+    optimizer, steps = build(3000)
+    assert (optimizer["learn_rate"]["total_steps"], optimizer["average_start"], steps) == ("${training.max_steps}", 1500, 3000)
