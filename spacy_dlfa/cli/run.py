@@ -208,13 +208,11 @@ def choose_recipe(
 
     from wasabi import msg
 
-    from ..runs.recipe import RecipeError
-    from ..runs.recipe_rule import choose_recipe as choose
+    from ..runs.recipe_rule import choose_recipes
 
     try:
-        tasks = json.loads(rule_file.read_text(encoding="utf8"))
-        recipes = {task: choose(rule_file, task) for task in tasks}
-    except (RecipeError, OSError, ValueError) as err:
+        recipes = choose_recipes(rule_file)
+    except (OSError, ValueError) as err:  # RecipeError is a ValueError
         fail(err)
     output.write_text(json.dumps(recipes, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
     for task, recipe in recipes.items():

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy
 from wasabi import msg
 
-from ..runs.results import load_counts, load_metrics, load_raw_metrics
+from ..runs.results import RUN_META, load_counts, load_metrics, load_raw_metrics, load_run_meta
 from ..statistics import paired_bootstrap, stack_seeds
 from ..tasks import TASKS
 from . import generated_by, linked_notes, mean_std
@@ -165,8 +165,7 @@ def load_runs(spec_path: Path, root: Path, key: str, task: str, value: object, l
         raw_scores = load_raw_metrics(run_dir)
         if raw_scores and spec_task.raw_score_key:
             raw[seed] = {lang: 100.0 * data[spec_task.raw_score_key] for lang, data in raw_scores.items()}
-        meta = run_dir / "run.meta.json"
-        dev[seed] = json.loads(meta.read_text(encoding="utf8")).get("dev_score") if meta.exists() else None
+        dev[seed] = load_run_meta(run_dir).get("dev_score") if (run_dir / RUN_META).exists() else None
     return Runs(" + ".join(_patterns(spec_path, key, value)), dirs, gold, raw, dev)
 
 

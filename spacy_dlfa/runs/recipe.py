@@ -37,12 +37,17 @@ class Recipe:
     chosen_by: str = ""
 
 
-def task_entry(path: Path, task: str, what: str = "recipe") -> Dict[str, Any]:
-    """The entry of ``task`` in a JSON file keyed by task (``recipe.json``, ``recipe_rule.json``)."""
+def task_entries(path: Path) -> Dict[str, Any]:
+    """A JSON file keyed by task (``recipe.json``, ``recipe_rule.json``)."""
     try:
-        entries = json.loads(Path(path).read_text(encoding="utf8"))
+        return json.loads(Path(path).read_text(encoding="utf8"))
     except json.JSONDecodeError as err:
         raise RecipeError(path, f"not JSON (line {err.lineno}: {err.msg})") from None
+
+
+def task_entry(path: Path, task: str, what: str = "recipe", entries: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The entry of ``task`` in such a file (``entries``: the file already read)."""
+    entries = task_entries(path) if entries is None else entries
     if task not in entries:
         raise RecipeError(path, f"no {what} for {task} (it has {', '.join(sorted(entries)) or 'none'})")
     return entries[task]

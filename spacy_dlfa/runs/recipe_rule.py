@@ -18,14 +18,14 @@ With m and s the mean and standard deviation of the base's dev scores:
 The recipe is the passing combination with the most parts (then the higher dev score); without one, the kept
 single change with the highest dev score; without any, nothing is chosen.
 """
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .experiments import parse_run_name
-from .recipe import RecipeError, task_entry
+from .recipe import RecipeError, task_entries, task_entry
+from .results import load_run_meta
 
 
 @dataclass(frozen=True)
@@ -82,20 +82,9 @@ def judge(base: Sequence[float], dev: Dict[str, float], candidates: Sequence[Can
     return [verdicts[c.name] for c in candidates], chosen.name if chosen else None
 
 
-def dev_score(run: Path) -> float:
-    return float(_run_meta(run)["dev_score"])
-
-
-def _run_meta(run: Path) -> Dict[str, Any]:
-    path = run / "run.meta.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no run.meta.json (is {run} a finished run of `run grid`?)")
-    return json.loads(path.read_text(encoding="utf8"))
-
-
-def load_rule(path: Path, task: str) -> Tuple[List[str], List[Candidate]]:
-    """The base's runs and the candidates of ``task`` in the rule file."""
-    entry = task_entry(path, task, "rule")
+def load_rule(path: Path, task: str, entries: Optional[Dict[str, Any]] = None) -> Tuple[List[str], List[Candidate]]:
+    """The base's runs and the candidates of ``task`` in the rule file (``entries``: the file already read)."""
+    entry = task_entry(path, task, "rule", entries)
     for key in ("base", "candidates"):
         if not isinstance(entry.get(key), list) or not entry[key]:
             raise RecipeError(path, f"{task}.{key}: expected a non-empty list")
@@ -114,18 +103,25 @@ def load_rule(path: Path, task: str) -> Tuple[List[str], List[Candidate]]:
     return list(entry["base"]), candidates
 
 
-def choose_recipe(rule_file: Path, task: str, root: Path = Path(".")) -> Dict[str, Any]:
+def choose_recipes(rule_file: Path, root: Path = Path(".")) -> Dict[str, Dict[str, Any]]:
+    """``reports/recipe.json``: the recipe of every task in the rule file."""
+    entries = task_entries(rule_file)
+    return {task: choose_recipe(rule_file, task, root, entries) for task in entries}
+
+
+def choose_recipe(rule_file: Path, task: str, root: Path = Path("."), entries: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The ``reports/recipe.json`` entry of ``task``: the chosen run's variant, layer and overrides, how, and every dev score."""
-    base_runs, candidates = load_rule(rule_file, task)
-    base = [dev_score(root / run) for run in base_runs]
-    dev = {c.name: dev_score(root / c.run) for c in candidates}
+    base_runs, candidates = load_rule(rule_file, task, entries)
+    base = [float(load_run_meta(root / run)["dev_score"]) for run in base_runs]
+    metas = {c.name: load_run_meta(root / c.run) for c in candidates}
+    dev = {name: float(meta["dev_score"]) for name, meta in metas.items()}
     try:
         verdicts, chosen = judge(base, dev, candidates)
     except ValueError as err:
         raise RecipeError(rule_file, f"{task}: {err}") from None
     if chosen is None:
         raise RecipeError(rule_file, f"{task}: no candidate passes the rule; the base stays (nothing to write)")
-    run = next(c.run for c in candidates if c.name == chosen)
+    run = next(c.run for c in candidates if c.name == chosen)  # a run's folder name: <variant>[_l<layer>]_s<seed>
     name = parse_run_name(Path(run).name)
     m, s = mean(base), stdev(base)
     told = "; ".join(f"{v.name} {v.dev:.2f} {'passes' if v.passed else 'fails'} ({v.rule} = {v.needs:.2f}{', ' + v.note if v.note else ''})"
@@ -133,7 +129,7 @@ def choose_recipe(rule_file: Path, task: str, root: Path = Path(".")) -> Dict[st
     return {
         "variant": name["variant"],
         "layer": name["layer"],
-        "overrides": _run_meta(root / run).get("overrides", {}),
+        "overrides": metas[chosen].get("overrides", {}),
         "chosen_by": f"{rule_file.name} applied by spacy_dlfa.runs.recipe_rule to English dev (base m {m:.2f}, s {s:.2f}): {told}; chosen: {chosen}",
         "config": f"python -m spacy_dlfa run recipe {task} OUT.cfg: the grid's {name['variant']} variant"
                   + ("" if name["layer"] is None else f" at layer {name['layer']}") + " with the overrides above, as run " + run,

@@ -31,6 +31,7 @@ import srsly
 SCORES = "scores.json"
 SENTENCES = "sentences.json.gz"
 RAW = ".raw"  # the raw-text set of a language: "<lang>.raw"
+RUN_META = "run.meta.json"  # English dev score, timings and overrides of a trained run (experiments.write_run_meta)
 # the old layout's per-set files: <lang> (a 2-3 letter code, optionally _<treebank>), with .raw for the raw text
 _OLD_NAME = re.compile(r"^([a-z]{2,3}(?:_[a-z0-9]+)?(?:\.raw)?)(\.sentences)?\.json$")
 
@@ -77,6 +78,14 @@ def load_metrics(run_dir: Path) -> Dict[str, dict]:
 def load_raw_metrics(run_dir: Path) -> Dict[str, dict]:
     """``{lang: scores}`` on the raw text (none: an empty dict)."""
     return {name[: -len(RAW)]: data for name, data in load_scores(run_dir).items() if name.endswith(RAW)}
+
+
+def load_run_meta(run_dir: Path) -> Dict[str, object]:
+    """A run's ``run.meta.json``; FileNotFoundError naming the file when the run has none."""
+    path = run_dir / RUN_META
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no {RUN_META} (is {run_dir} a finished run of `run grid`?)")
+    return json.loads(path.read_text(encoding="utf8"))
 
 
 def load_counts(run_dir: Path) -> Dict[str, dict]:
