@@ -32,6 +32,7 @@ def build_transformer_model(
     freeze_embeddings: bool = False,
     keep_hidden_layers: Optional[List[int]] = None,
     words_as_input: bool = False,
+    spaces_as_written: bool = False,
     freeze_layers: int = 0,
     quantize: Optional[str] = None,
 ) -> Model[List[Doc], FullTransformerBatch]:
@@ -78,6 +79,14 @@ def build_transformer_model(
         the text and aligns by characters, as spacy-transformers; the shipped
         configs set true. Saved with the model's attrs: a saved pipeline
         reads its input as it was trained to.
+    spaces_as_written (bool): With ``words_as_input``, a word gets the
+        tokenizer's space marker (SentencePiece ``▁``) only where whitespace
+        precedes it in the text or it starts a span, as when the text itself
+        is tokenized: ``▁Hello ,`` and ``▁北 京`` rather than ``▁Hello ▁ ,`` and
+        ``▁ 北 ▁ 京``. No effect on WordPiece tokenizers, which mark no spaces.
+        False (default, what pipelines trained before this setting do) marks
+        every word. Saved with the model's attrs, like ``words_as_input``; an
+        error without it.
     freeze_layers (int): Do not train the embeddings and the first
         ``freeze_layers`` transformer layers (Wu & Dredze 2019, arXiv
         1904.09077); autograd records nothing below the first trained layer,
@@ -104,6 +113,7 @@ def build_transformer_model(
         freeze_embeddings=freeze_embeddings,
         keep_hidden_layers=keep_hidden_layers,
         words_as_input=words_as_input,
+        spaces_as_written=spaces_as_written,
         freeze_layers=freeze_layers,
         quantize=quantize,
     )

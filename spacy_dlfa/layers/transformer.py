@@ -60,7 +60,7 @@ from ..pairs import pair_segment_separator_id
 from .precision import cpu_has_native_bf16
 from .quantize import check_quantize, is_quantized, quantize_model
 from .shims import AveragedParamsHFShim
-from .words import WORDS_SETTING, words_forward
+from .words import SPACES_SETTING, WORDS_SETTING, words_forward
 
 # torch's OpenMP pool does not survive fork: a worker forked after the parent ran
 # torch on several threads hangs in its first parallel op (nlp.pipe(n_process=2)).
@@ -142,6 +142,7 @@ class FusableTransformerModel(StockTransformerModel):
         freeze_embeddings: bool = False,
         keep_hidden_layers: Optional[Sequence[int]] = None,
         words_as_input: bool = False,
+        spaces_as_written: bool = False,
         freeze_layers: int = 0,
         quantize: Optional[str] = None,
     ):
@@ -151,6 +152,9 @@ class FusableTransformerModel(StockTransformerModel):
                 f"quantize = {quantize!r} and mixed_precision = true: choose one (int8 layers take float32 inputs, "
                 "not bfloat16); to load a pipeline saved with mixed_precision in int8, override both: "
                 f'{{"quantize": {quantize!r}, "mixed_precision": False}}')
+        if spaces_as_written and not words_as_input:
+            raise ValueError(f"{SPACES_SETTING} = true needs {WORDS_SETTING} = true (the text's own tokenization "
+                             "already marks the spaces as written)")
         if freeze_layers < 0:
             raise ValueError(f"freeze_layers = {freeze_layers}: expected 0 (train all layers) or more")
         super().__init__(
@@ -171,6 +175,7 @@ class FusableTransformerModel(StockTransformerModel):
         hf_wrapper.shims[0].__class__ = AveragedParamsHFShim
         self.attrs[KEEP_SETTING] = None if keep_hidden_layers is None else list(keep_hidden_layers)
         self.attrs[WORDS_SETTING] = words_as_input
+        self.attrs[SPACES_SETTING] = spaces_as_written
         self.attrs[QUANTIZE_SETTING] = quantize
         self.attrs[MIXED_PRECISION_SETTING] = mixed_precision
 
@@ -178,7 +183,7 @@ class FusableTransformerModel(StockTransformerModel):
         copied = super().copy()
         copied.__class__ = FusableTransformerModel
         copied.replace_callbacks(forward, init=init)
-        for setting in (KEEP_SETTING, WORDS_SETTING, QUANTIZE_SETTING, MIXED_PRECISION_SETTING):
+        for setting in (KEEP_SETTING, WORDS_SETTING, SPACES_SETTING, QUANTIZE_SETTING, MIXED_PRECISION_SETTING):
             copied.attrs[setting] = self.attrs.get(setting)
         return copied
 

@@ -11,8 +11,14 @@ alignment comes from ``BatchEncoding.word_ids()``: no wordpiece crosses a token
 boundary, every token gets pieces of its own whether or not a space precedes
 it, and the doc's text is never changed.
 
-* SentencePiece tokenizers put ``▁`` before every word (``▁北 ▁京``), as they
-  do after a space; WordPiece starts every word with a piece without ``##``.
+* SentencePiece tokenizers put ``▁`` before every word (``▁北 ▁京``, ``▁Hello ▁,``),
+  as they do after a space; WordPiece starts every word with a piece without ``##``.
+  With ``spaces_as_written`` the space marker goes only where the text has
+  whitespace before the token, or the span starts (``▁北 京``, ``▁Hello ,``), as
+  when the text itself is tokenized: the pieces then differ from the text's
+  only where a piece would cross a token boundary. This needs a pre-tokenizer
+  whose prefix space can be switched off (SentencePiece's ``Metaspace``,
+  byte-level BPE) or that has none (WordPiece's, where nothing changes).
 * Whitespace tokens (``token.is_space``) are not passed to the tokenizer: they
   get no wordpieces, i.e. an empty alignment row and a zero vector after
   pooling, as spacy-transformers gives every token without pieces (so do
@@ -25,7 +31,9 @@ it, and the doc's text is never changed.
   ``spacy_dlfa.pairs``: ``[SEP]``, ``</s> </s>``) are recognised by the
   tokenizer inside each word and align to those tokens.
 """
-from typing import Callable, List, Sequence, Tuple
+import copy
+import weakref
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc, Span, Token
@@ -38,6 +46,9 @@ from thinc.types import Ragged
 from transformers import BatchEncoding, PreTrainedTokenizerFast
 
 WORDS_SETTING = "words_as_input"
+SPACES_SETTING = "spaces_as_written"
+# A tokenizer whose backend adds no space marker of its own, per tokenizer (made once: copying the vocabulary is slow).
+_UNPREFIXED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def span_words(span: Span) -> List[Token]:
@@ -45,15 +56,53 @@ def span_words(span: Span) -> List[Token]:
     return [token for token in span if not token.is_space]
 
 
-def tokenize_words(tokenizer, words: Sequence[Sequence[str]]) -> BatchEncoding:
+def spaced_before(tokens: Sequence[Token]) -> List[bool]:
+    """Whether whitespace precedes each token in its doc's text; the first token of
+    the list counts as spaced, as the start of a text does."""
+    return [i == 0 or bool(token.i and (token.doc[token.i - 1].whitespace_ or token.doc[token.i - 1].is_space))
+            for i, token in enumerate(tokens)]
+
+
+def unprefixed_tokenizer(tokenizer: PreTrainedTokenizerFast) -> PreTrainedTokenizerFast:
+    """A shallow copy of `tokenizer` whose pre-tokenizer adds no space marker to a
+    word: a word then gets ``▁`` (or ``Ġ``) only from a space written before it."""
+    if tokenizer in _UNPREFIXED:
+        return _UNPREFIXED[tokenizer]
+    from tokenizers import pre_tokenizers
+
+    backend = copy.deepcopy(tokenizer.backend_tokenizer)
+    pre = backend.pre_tokenizer
+    if isinstance(pre, pre_tokenizers.Metaspace):
+        backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement=pre.replacement, prepend_scheme="never", split=pre.split)
+    elif isinstance(pre, pre_tokenizers.ByteLevel):
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=pre.trim_offsets,
+                                                         use_regex=pre.use_regex)
+    elif not isinstance(pre, (pre_tokenizers.BertPreTokenizer, pre_tokenizers.Whitespace)):
+        raise ValueError(f"{SPACES_SETTING} = true: {type(tokenizer).__name__} has the pre-tokenizer "
+                         f"{type(pre).__name__}, whose space marker cannot be switched off (supported: Metaspace, "
+                         f"ByteLevel, BertPreTokenizer, Whitespace); set {SPACES_SETTING} = false")
+    unprefixed = copy.copy(tokenizer)
+    unprefixed._tokenizer = backend
+    _UNPREFIXED[tokenizer] = unprefixed
+    return unprefixed
+
+
+def tokenize_words(tokenizer, words: Sequence[Sequence[str]],
+                   spaces: Optional[Sequence[Sequence[bool]]] = None) -> BatchEncoding:
     """``tokenizer(words, is_split_into_words=True)`` padded to the longest, as NumPy
-    arrays, plus the piece strings and pad token that ``WordpieceBatch`` reads."""
+    arrays, plus the piece strings and pad token that ``WordpieceBatch`` reads.
+    With `spaces` (whether whitespace precedes each word), a word gets a space
+    marker only where its entry is true (``spaces_as_written``)."""
     if not isinstance(tokenizer, PreTrainedTokenizerFast):
         raise ValueError(
             f"{WORDS_SETTING} = true needs a fast Hugging Face tokenizer (for word_ids()), "
             f"got {type(tokenizer).__name__}: set use_fast = true in the transformer's "
             f"tokenizer_config, or {WORDS_SETTING} = false to tokenize the text"
         )
+    if spaces is not None:
+        tokenizer = unprefixed_tokenizer(tokenizer)
+        words = [[" " + word if spaced else word for word, spaced in zip(span, span_spaces)]
+                 for span, span_spaces in zip(words, spaces)]
     try:
         encoding = tokenizer(
             [list(span) for span in words],
@@ -90,11 +139,12 @@ def word_alignment(spans: Sequence[Span], span_tokens: Sequence[Sequence[Token]]
     return Ragged(numpy.asarray(flat, dtype="i"), numpy.asarray([len(rows) for rows in aligned], dtype="i"))
 
 
-def word_pieces(tokenizer, spans: Sequence[Span]) -> Tuple[WordpieceBatch, Ragged]:
+def word_pieces(tokenizer, spans: Sequence[Span], spaces_as_written: bool = False) -> Tuple[WordpieceBatch, Ragged]:
     """The wordpieces of the spans' tokens and their alignment, truncated to the
     tokenizer's ``model_max_length`` as spacy-transformers truncates."""
     span_tokens = [span_words(span) for span in spans]
-    encoding = tokenize_words(tokenizer, [[token.text for token in tokens] for tokens in span_tokens])
+    spaces = [spaced_before(tokens) for tokens in span_tokens] if spaces_as_written else None
+    encoding = tokenize_words(tokenizer, [[token.text for token in tokens] for tokens in span_tokens], spaces)
     wordpieces = WordpieceBatch.from_batch_encoding(encoding)
     align = word_alignment(spans, span_tokens, encoding)
     return truncate_oversize_splits(wordpieces, align, tokenizer.model_max_length)
@@ -108,7 +158,7 @@ def words_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[FullTr
     if not flat_spans:  # no tokens in any doc: no transformer call (the tokenizer would make one row of [])
         return FullTransformerBatch.empty(len(docs)), lambda d_output: docs
     maybe_flush_pytorch_cache(chance=model.attrs.get("flush_cache_chance", 0))
-    wordpieces, align = word_pieces(model.tokenizer, flat_spans)
+    wordpieces, align = word_pieces(model.tokenizer, flat_spans, bool(model.attrs.get(SPACES_SETTING)))
     model_output, backprop_tensors = model.layers[0](wordpieces, is_train)
     output = FullTransformerBatch(spans=nested_spans, wordpieces=wordpieces, model_output=model_output, align=align)
 

@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
 
 from spacy_dlfa.architectures import build_transformer_model
 from spacy_dlfa.layers.transformer import pair_token_types
-from spacy_dlfa.layers.words import WORDS_SETTING, tokenize_words, word_pieces
+from spacy_dlfa.layers.words import SPACES_SETTING, WORDS_SETTING, tokenize_words, word_pieces
 from spacy_dlfa.pairs import make_pair_doc
 
 HANZI = list("北京是中国")
@@ -206,3 +206,63 @@ def test_saved_pipeline_keeps_its_setting_and_one_without_it_reads_text(tiny_ber
     old = spacy.load(tmp_path / "old")
     assert old.get_pipe("transformer").model.attrs[WORDS_SETTING] is False
     assert old(merged.copy())._.trf_data.wordpieces.strings[0] == ["[CLS]", "Paris", "de", "##l", "##a", ".", "[SEP]"]
+
+
+def spaced_pieces(tokenizer, doc: Doc) -> List[str]:
+    wordpieces, _ = word_pieces(tokenizer, [doc[:]], spaces_as_written=True)
+    return wordpieces.strings[0]
+
+
+def test_spaces_as_written_marks_only_the_spaces_of_the_text(sentencepiece_tokenizer):
+    vocab = spacy.blank("xx").vocab
+    as_written = Doc(vocab, words=HANZI, spaces=[False] * 5)
+    spaced = Doc(vocab, words=HANZI, spaces=[True] * 5)
+    wordpieces, align = word_pieces(sentencepiece_tokenizer, [as_written[:]], spaces_as_written=True)
+    assert wordpieces.strings == [["<s>", "▁", "北", "京", "是", "中", "国", "</s>"]]
+    assert rows(align) == [[1, 2], [3], [4], [5], [6]]
+    assert spaced_pieces(sentencepiece_tokenizer, spaced) == ["<s>", "▁", "北", "▁", "京", "▁", "是", "▁", "中", "▁", "国", "</s>"]
+    french = Doc(vocab, words=["Paris", "de", "le", "."], spaces=[True, False, False, False])
+    assert spaced_pieces(sentencepiece_tokenizer, french) == ["<s>", "▁Paris", "▁de", "le", ".", "</s>"]
+    # A whitespace token is a space before the next token; the first token of every span is spaced.
+    lines = Doc(vocab, words=["Paris", "\n", "de", "le"], spaces=[False, False, False, False])
+    assert spaced_pieces(sentencepiece_tokenizer, lines) == ["<s>", "▁Paris", "▁de", "le", "</s>"]
+    wordpieces, _ = word_pieces(sentencepiece_tokenizer, [french[1:3]], spaces_as_written=True)
+    assert wordpieces.strings == [["<s>", "▁de", "le", "</s>"]]
+
+
+def test_spaces_as_written_gives_the_text_pieces_where_no_piece_crosses_a_token(sentencepiece_tokenizer):
+    """Where the text's own pieces end at token boundaries, words with their spaces as written get
+    exactly the ids that tokenizing the text gives; without the setting they do not."""
+    doc = Doc(spacy.blank("xx").vocab, words=["Paris", ".", "de", "le", "."], spaces=[False, True, True, False, False])
+    assert doc.text == "Paris. de le."
+    by_text = sentencepiece_tokenizer(doc.text)["input_ids"]
+    by_words, _ = word_pieces(sentencepiece_tokenizer, [doc[:]], spaces_as_written=True)
+    assert by_words.input_ids[0].tolist() == by_text
+    every_word, _ = word_pieces(sentencepiece_tokenizer, [doc[:]])
+    assert every_word.input_ids[0].tolist() != by_text
+
+
+def test_spaces_as_written_changes_nothing_for_wordpiece(bert_tokenizer):
+    doc = Doc(spacy.blank("xx").vocab, words=["de", "la", "Paris", "."], spaces=[False, True, False, False])
+    assert spaced_pieces(bert_tokenizer, doc) == ["[CLS]", "de", "la", "Paris", ".", "[SEP]"]
+
+
+def test_spaces_as_written_is_an_error_where_it_cannot_work(tiny_bert, sentencepiece_tokenizer):
+    from tokenizers import pre_tokenizers
+
+    with pytest.raises(ValueError, match="spaces_as_written = true needs words_as_input = true"):
+        build_transformer_model(str(tiny_bert), configure_strided_spans(24, 20), spaces_as_written=True)
+    odd = PreTrainedTokenizerFast(tokenizer_object=sentencepiece_tokenizer.backend_tokenizer, pad_token="<pad>")
+    odd.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace()])
+    with pytest.raises(ValueError, match="pre-tokenizer Sequence, whose space marker cannot be switched off"):
+        tokenize_words(odd, [["Paris"]], [[True]])
+
+
+def test_spaces_as_written_is_saved_with_the_model_and_absent_means_false(tiny_bert):
+    model = build_transformer_model(str(tiny_bert), configure_strided_spans(24, 20), words_as_input=True,
+                                    spaces_as_written=True)
+    model.initialize()
+    assert model.copy().attrs[SPACES_SETTING] is True
+    assert transformer(tiny_bert, True).attrs[SPACES_SETTING] is False
+    loaded = transformer(tiny_bert, True).from_bytes(model.to_bytes())
+    assert loaded.attrs[SPACES_SETTING] is True
