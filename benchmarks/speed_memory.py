@@ -18,7 +18,8 @@ training). Sections, each printing its figures and ratios:
    sending gradients only for the layers used);
 4. int8 (``--sections int8``, on a trained ``--pipeline`` or one built and
    initialised as above): the pipeline loaded fp32 and with
-   ``components.transformer.model.quantize = "int8"``, words/s side by side
+   ``components.transformer.model.quantize = "int8"`` (``--sections int8-all``:
+   ``"int8-all"``), words/s side by side
    (taking turns on the same docs), the change of the zero-shot average over
    the targets on gold tokens (the first ``--zero-shot-sentences`` sentences
    of each, paired bootstrap), and the RSS of a fresh process after loading;
@@ -60,9 +61,10 @@ from spacy_dlfa.statistics import paired_bootstrap, score
 from spacy_dlfa.tasks import TASKS
 
 REPO = Path(__file__).resolve().parent.parent
-INT8 = {"components": {"transformer": {"model": {"quantize": "int8"}}}}
 BF16 = {"components": {"transformer": {"model": {"mixed_precision": True}}}}
-LOAD_VARIANTS = {"int8": (INT8, 'quantize = "int8"'), "bf16": (BF16, "mixed_precision = true (bfloat16 autocast on CPU)")}
+LOAD_VARIANTS = {scheme: ({"components": {"transformer": {"model": {"quantize": scheme}}}}, f'quantize = "{scheme}"')
+                 for scheme in ("int8", "int8-all")}
+LOAD_VARIANTS["bf16"] = (BF16, "mixed_precision = true (bfloat16 autocast on CPU)")
 
 
 def build_pipeline(task: str, variant: str, transformer: Path, width: int, layer: int, keep: object, train: List[Doc]) -> Language:
@@ -343,7 +345,7 @@ def main(
     memory_docs: int = typer.Option(1000),
     train_steps: int = typer.Option(20),
     train_batch: int = typer.Option(24, help="Docs per training step (about the configs' 256 padded tokens on WikiANN)"),
-    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 bf16 batching shared"),
+    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 int8-all bf16 batching shared"),
     pipeline: Path = typer.Option(None, help="Trained pipeline for int8 and batching (default: the DLFA pipeline built and initialised here)"),
     pipelines: str = typer.Option("", help="Two trained single-task pipelines of one recipe for the shared section, space-separated"),
     joint: Path = typer.Option(None, help="Shared section: this pipeline with both tasks (run joint) instead of assembling one from --pipelines"),
@@ -353,6 +355,7 @@ def main(
     batching_docs: int = typer.Option(512, help="Docs per setting per round in the batching section"),
 ) -> None:
     hf_logging.set_verbosity_error()
+    sections = sections.split()
     vocab = spacy.blank("xx").vocab
     train = list(DocBin().from_disk(corpus_dir / "train.spacy").get_docs(vocab))[:init_docs]
     source = TASKS[task].source_language
@@ -367,7 +370,7 @@ def main(
         memory(task, transformer, width, layer, train, docs, memory_docs)
     if "training" in sections:
         training(task, transformer, width, layer, train, train_steps, train_batch)
-    if any(section in sections for section in ("int8", "bf16", "batching")):
+    if any(section in sections for section in (*LOAD_VARIANTS, "batching")):
         with tempfile.TemporaryDirectory() as temp:
             if pipeline is None:
                 pipeline = Path(temp) / "dlfa"

@@ -95,7 +95,9 @@ def build_transformer_model(
         gradient. Must be below the model's number of layers.
     quantize (Optional[str]): ``"int8"``: run the encoder's linear layers
         in int8 (torch dynamic quantization, per-channel weights; the
-        feed-forward output projections stay fp32) for faster CPU inference.
+        feed-forward output projections stay fp32) for faster CPU inference;
+        ``"int8-all"``: those too (faster, further from fp32; a warning on a
+        CPU without int8 dot products, where activations get 7 bits).
         Applied when the transformer is initialised or loaded, so
         ``spacy.load(path, config={"components": {"transformer": {"model":
         {"quantize": "int8"}}}})`` turns it on for a saved pipeline, whose

@@ -90,9 +90,20 @@ def test_quantize_applies_after_initialize_and_training_is_refused(tiny_bert, si
     assert len(_int8_layers(nlp)) == 5 * TINY_LAYERS
 
 
+def test_int8_all_quantizes_every_linear_and_warns_without_int8_dot_products(trained_pipelines, monkeypatch,
+                                                                            single_torch_thread):
+    int8 = spacy.load(trained_pipelines["tagger"], config=INT8)
+    every = spacy.load(trained_pipelines["tagger"], config={"components": {"transformer": {"model": {"quantize": "int8-all"}}}})
+    assert len(_int8_layers(every)) == 6 * TINY_LAYERS and set(_int8_layers(int8)) < set(_int8_layers(every))
+    assert annotations(every.pipe(SENTENCES)) == annotations(every.pipe(SENTENCES))
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True}, raising=False)
+    with pytest.warns(UserWarning, match='"int8-all" on a CPU without int8 dot products'):
+        spacy.load(trained_pipelines["tagger"], config={"components": {"transformer": {"model": {"quantize": "int8-all"}}}})
+
+
 @pytest.mark.parametrize("value", ["int4", "INT8", ""])
 def test_unknown_quantize_is_refused_at_build_time(tiny_bert, value):
-    with pytest.raises(ValueError, match=f"quantize = '{value}': expected null \\(fp32\\) or one of \"int8\""):
+    with pytest.raises(ValueError, match=f"quantize = '{value}': expected null \\(fp32\\) or one of \"int8\", \"int8-all\""):
         load_pipeline("tagger", tiny_bert, extra={QUANTIZE: value})
     check_quantize(None)
     check_quantize("int8")
