@@ -167,7 +167,8 @@ def test_setting_defaults_to_text_and_the_shipped_configs_turn_it_on(tiny_bert):
     configs = sorted((REPO / "configs").glob("*.cfg"))
     assert len(configs) == 8
     for path in configs:
-        assert load_config(path)["components"]["transformer"]["model"][WORDS_SETTING] is True, path.name
+        settings = load_config(path)["components"]["transformer"]["model"]
+        assert settings[WORDS_SETTING] is True and SPACES_SETTING in settings, path.name
 
 
 def test_doc_vectors_differ_only_where_text_merges_tokens(tiny_bert):
