@@ -12,7 +12,7 @@ from typing import Dict, List, Optional, Tuple
 from wasabi import msg
 
 from ..runs.experiments import VARIANTS, parse_run_name
-from ..runs.results import load_counts, load_metrics
+from ..runs.results import RUN_META, load_counts, load_metrics, load_run_meta
 from ..statistics import paired_bootstrap, stack_seeds
 from ..tasks import TASKS
 from . import generated_by, linked_notes, mean_std
@@ -182,8 +182,8 @@ def _public(task: str, group: dict) -> dict:
 def _timings(task: str, metrics_root: Path) -> List[str]:
     lines = ["| run | English dev | train (min) | evaluate (min) | torch threads |", "|---|---:|---:|---:|---:|"]
     minutes = lambda seconds: "n/a" if seconds is None else f"{seconds / 60:.1f}"  # noqa: E731
-    for run_dir in sorted(p for p in (metrics_root / task).iterdir() if (p / "run.meta.json").exists()):
-        meta = json.loads((run_dir / "run.meta.json").read_text())
+    for run_dir in sorted(p for p in (metrics_root / task).iterdir() if (p / RUN_META).exists()):
+        meta = load_run_meta(run_dir)
         lines.append(f"| {run_dir.name} | {meta['dev_score']:.1f} | {minutes(meta.get('train_seconds'))} | {minutes(meta.get('evaluate_seconds'))} | {meta.get('torch_threads', 'n/a')} |")
     return lines if len(lines) > 2 else []
 
