@@ -362,7 +362,8 @@ def main(
     tests = sorted(p for p in corpus_dir.glob("test-*.spacy") if p.stem != f"test-{source}")
     test_path = corpus_dir / f"test-{lang}.spacy" if lang else tests[0]
     docs = [doc for doc in DocBin().from_disk(test_path).get_docs(vocab) if len(doc)]
-    print(f"# spacy-dlfa speed and memory: {transformer}, task {task}, fused layer {layer}, test docs {test_path.name}, torch threads {torch.get_num_threads()}")
+    built = f"fused layer {layer} (pipelines built here)" if pipeline is None or "inference" in sections else f"pipeline {pipeline}"
+    print(f"# spacy-dlfa speed and memory: {transformer}, task {task}, {built}, test docs {test_path.name}, torch threads {torch.get_num_threads()}")
     if "inference" in sections:
         pipelines = {variant: build_pipeline(task, variant, transformer, width, layer, "config", train) for variant in ("baseline", "dlfa")}
         inference(pipelines, transformer, docs, rounds, n_batches, batch_size)
