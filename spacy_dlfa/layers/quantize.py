@@ -128,7 +128,7 @@ def quantize_model(model: nn.Module, scheme: str) -> int:
     check_quantize(scheme)
     if scheme == "int8-all" and not cpu_has_int8_dot_product():
         warnings.warn('quantize = "int8-all" on a CPU without int8 dot products (VNNI, AMX-INT8): activations get 7 bits, '
-                      'and the hidden states drift far from fp32 (mean token cosine 0.955 on e5-small); "int8" keeps 0.986')
+                      'and the hidden states drift far from fp32 (mean token cosine 0.955 on e5-small); "int8" keeps 0.986', stacklevel=2)
     model.eval()
     return quantize_linears(model, keep_fp32=QUANTIZE_SCHEMES[scheme])
 
