@@ -98,6 +98,7 @@ def train_tiny(task: str, model_path: Path, steps: int = 3, seed: int = 0, extra
     losses_per_step = []
     for _ in range(steps):
         losses: Dict[str, float] = {}
+        optimizer.step_schedules()  # as spaCy's training loop: warmup_linear's rate is 0 before the first step
         nlp.update(egs, sgd=optimizer, losses=losses, drop=0.1)
         losses_per_step.append({name: float(loss) for name, loss in losses.items()})
     return nlp, losses_per_step

@@ -41,6 +41,19 @@ def test_same_seed_same_losses_and_predictions(tiny_bert):
     assert losses_other_seed[0] != losses_a[0]
 
 
+def test_tiny_training_moves_the_transformer(tiny_bert):
+    """train_tiny steps the learning-rate schedule as spaCy's loop does (warmup_linear starts at 0), so the
+    pipelines other tests train have moved from their initial weights."""
+    import torch
+
+    def weights(steps: int):
+        nlp, _ = train_tiny("tagger", tiny_bert, seed=0, steps=steps)
+        return nlp.get_pipe("transformer").model.transformer.state_dict()
+
+    start, trained = weights(0), weights(3)  # the default; the first two steps send no gradient to the transformer (zero-initialised softmax)
+    assert any(not torch.equal(start[key], trained[key]) for key in start)
+
+
 @pytest.mark.parametrize("task", ["ner", "tagger"])
 def test_disk_and_bytes_round_trips_keep_predictions_and_fused_vectors(task, trained_pipelines, tmp_path):
     nlp = spacy.load(trained_pipelines[task])
