@@ -355,34 +355,34 @@ def main(
     batching_docs: int = typer.Option(512, help="Docs per setting per round in the batching section"),
 ) -> None:
     hf_logging.set_verbosity_error()
-    sections = sections.split()
+    chosen = set(sections.split())
     vocab = spacy.blank("xx").vocab
     train = list(DocBin().from_disk(corpus_dir / "train.spacy").get_docs(vocab))[:init_docs]
     source = TASKS[task].source_language
     tests = sorted(p for p in corpus_dir.glob("test-*.spacy") if p.stem != f"test-{source}")
     test_path = corpus_dir / f"test-{lang}.spacy" if lang else tests[0]
     docs = [doc for doc in DocBin().from_disk(test_path).get_docs(vocab) if len(doc)]
-    built = f"fused layer {layer} (pipelines built here)" if pipeline is None or "inference" in sections else f"pipeline {pipeline}"
+    built = f"fused layer {layer} (pipelines built here)" if pipeline is None or "inference" in chosen else f"pipeline {pipeline}"
     print(f"# spacy-dlfa speed and memory: {transformer}, task {task}, {built}, test docs {test_path.name}, torch threads {torch.get_num_threads()}")
-    if "inference" in sections:
+    if "inference" in chosen:
         pipelines = {variant: build_pipeline(task, variant, transformer, width, layer, "config", train) for variant in ("baseline", "dlfa")}
         inference(pipelines, transformer, docs, rounds, n_batches, batch_size)
-    if "memory" in sections:
+    if "memory" in chosen:
         memory(task, transformer, width, layer, train, docs, memory_docs)
-    if "training" in sections:
+    if "training" in chosen:
         training(task, transformer, width, layer, train, train_steps, train_batch)
-    if any(section in sections for section in (*LOAD_VARIANTS, "batching")):
+    if any(section in chosen for section in (*LOAD_VARIANTS, "batching")):
         with tempfile.TemporaryDirectory() as temp:
             if pipeline is None:
                 pipeline = Path(temp) / "dlfa"
                 build_pipeline(task, "dlfa", transformer, width, layer, "config", train).to_disk(pipeline)
             names = targets.split() or [p.stem[len("test-"):] for p in tests]
             for variant in LOAD_VARIANTS:
-                if variant in sections:
+                if variant in chosen:
                     load_variant(variant, task, pipeline, docs, corpus_dir, names, zero_shot_sentences, rounds, n_batches, batch_size)
-            if "batching" in sections:
+            if "batching" in chosen:
                 batching(pipeline, docs, batch_settings.split(), rounds, batching_docs)
-    if "shared" in sections:
+    if "shared" in chosen:
         if len(pipelines.split()) != 2:
             raise typer.BadParameter(f"expected two pipeline folders, got {pipelines!r}", param_hint="--pipelines")
         shared([Path(path) for path in pipelines.split()], docs, rounds, n_batches, batch_size, joint)

@@ -296,8 +296,9 @@ def _goals_table(task: str, goals: List[dict], shipped: Runs, base: Runs, target
         value, on_base = goal_value(goal, shipped, targets), goal_value(goal, base, targets)
         shown = [f"n/a ({UNMEASURED[goal['kind']]})" if v is None else f"{v:.2f}" for v in (value, on_base)]
         if goal["kind"] == "raw_gap":  # measured on the seeds scored on raw text
-            shown = [f"{text} (seeds {seed_label(with_raw(runs).seeds)})" if v is not None and with_raw(runs).seeds != runs.seeds else text
-                     for text, v, runs in zip(shown, (value, on_base), (shipped, base))]
+            raw_seeds = [with_raw(runs).seeds for runs in (shipped, base)]
+            shown = [f"{text} (seeds {seed_label(seeds)})" if v is not None and seeds != runs.seeds else text
+                     for text, v, seeds, runs in zip(shown, (value, on_base), raw_seeds, (shipped, base))]
         lines.append(f"| {what} {bound}{why} | {shown[0]} | {goal_verdict(goal, value)} | {shown[1]} |")
     return lines
 

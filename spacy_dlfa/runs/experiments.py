@@ -22,7 +22,7 @@ from wasabi import msg
 from ..tasks import TASKS
 from .distributed import RaySettings, run_jobs
 from .evaluation import evaluate_languages
-from .results import RAW, has_counts
+from .results import RAW, RUN_META, has_counts, load_run_meta
 
 # aif_last: the AIF module fusing the last layer with itself, a control that
 # separates what normalising and rescaling the last layer gives from what the
@@ -172,9 +172,9 @@ def train(run: Run, settings: GridSettings) -> Path:
 
 def dev_score(run: Run, settings: GridSettings) -> float:
     """English dev score of model-best, kept with the run's metrics."""
-    saved = settings.metrics_dir / run.task / run.name / "run.meta.json"
-    if saved.exists():
-        return json.loads(saved.read_text(encoding="utf8"))["dev_score"]
+    run_dir = settings.metrics_dir / run.task / run.name
+    if (run_dir / RUN_META).exists():
+        return float(load_run_meta(run_dir)["dev_score"])
     meta = json.loads((settings.training_dir / run.task / run.name / "model-best" / "meta.json").read_text(encoding="utf8"))
     return 100.0 * meta["performance"][TASKS[run.task].score_key]
 
@@ -215,7 +215,7 @@ def write_run_meta(run: Run, settings: GridSettings, model: Path, evaluate_secon
         "torch_threads": torch_threads(),
         **extra,
     }
-    (settings.metrics_dir / run.task / run.name / "run.meta.json").write_text(json.dumps(record), encoding="utf8")
+    (settings.metrics_dir / run.task / run.name / RUN_META).write_text(json.dumps(record), encoding="utf8")
 
 
 def complete(run: Run, settings: GridSettings) -> Path:

@@ -95,4 +95,3 @@ def schedule_over_max_steps(config: Config) -> None:
     if "average_start" in optimizer:
         optimizer["average_start"] = round(optimizer["average_start"] * steps / rate["total_steps"])
     rate["total_steps"] = "${training.max_steps}"
-
