@@ -23,11 +23,7 @@ from spacy_transformers.util import batch_by_length
 from transformers import AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, quantize_linears
-
-
-def ffn_output(name: str) -> bool:
-    return name.endswith(".output.dense") and ".attention." not in name
+from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, is_ffn_output, quantize_linears
 
 
 def attention_output(name: str) -> bool:
@@ -44,8 +40,8 @@ ROUTES: Dict[str, Tuple[str, bool, Callable[[str], bool]]] = {
     "all, per channel (x86)": ("x86", True, lambda name: False),
     "all, per channel (fbgemm)": ("fbgemm", True, lambda name: False),
     "all, per channel (onednn)": ("onednn", True, lambda name: False),
-    "FFN output fp32, per channel (x86)": ("x86", True, ffn_output),
-    "attn+FFN output fp32, per channel (x86)": ("x86", True, lambda name: ffn_output(name) or attention_output(name)),
+    "FFN output fp32, per channel (x86)": ("x86", True, is_ffn_output),
+    "attn+FFN output fp32, per channel (x86)": ("x86", True, lambda name: is_ffn_output(name) or attention_output(name)),
     "layers 10-12 fp32, per channel (x86)": ("x86", True, top_layers(9)),
     'shipped "int8"': ("x86", True, QUANTIZE_SCHEMES["int8"]),
 }

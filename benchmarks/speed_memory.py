@@ -19,7 +19,8 @@ training). Sections, each printing its figures and ratios:
 4. int8 (``--sections int8``, on a trained ``--pipeline`` or one built and
    initialised as above): the pipeline loaded fp32 and with
    ``components.transformer.model.quantize = "int8"`` (``--sections int8-all``:
-   ``"int8-all"``), words/s side by side
+   ``"int8-all"``; ``--sections int8-smooth``: ``"int8-smooth"``, on a pipeline that
+   ``python -m spacy_dlfa calibrate`` wrote), words/s side by side
    (taking turns on the same docs), the change of the zero-shot average over
    the targets on gold tokens (the first ``--zero-shot-sentences`` sentences
    of each, paired bootstrap), and the RSS of a fresh process after loading;
@@ -56,6 +57,7 @@ from thinc.api import fix_random_seed
 from transformers.utils import logging as hf_logging
 
 from spacy_dlfa.layers import transformer as transformer_module
+from spacy_dlfa.runs.calibration import calibrate_pipeline
 from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
 from spacy_dlfa.statistics import paired_bootstrap, score
 from spacy_dlfa.tasks import TASKS
@@ -63,7 +65,7 @@ from spacy_dlfa.tasks import TASKS
 REPO = Path(__file__).resolve().parent.parent
 BF16 = {"components": {"transformer": {"model": {"mixed_precision": True}}}}
 LOAD_VARIANTS = {scheme: ({"components": {"transformer": {"model": {"quantize": scheme}}}}, f'quantize = "{scheme}"')
-                 for scheme in ("int8", "int8-all")}
+                 for scheme in ("int8", "int8-all", "int8-smooth")}
 LOAD_VARIANTS["bf16"] = (BF16, "mixed_precision = true (bfloat16 autocast on CPU)")
 
 
@@ -345,7 +347,7 @@ def main(
     memory_docs: int = typer.Option(1000),
     train_steps: int = typer.Option(20),
     train_batch: int = typer.Option(24, help="Docs per training step (about the configs' 256 padded tokens on WikiANN)"),
-    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 int8-all bf16 batching shared"),
+    sections: str = typer.Option("inference memory training", help="Any of: inference memory training int8 int8-all int8-smooth bf16 batching shared"),
     pipeline: Path = typer.Option(None, help="Trained pipeline for int8 and batching (default: the DLFA pipeline built and initialised here)"),
     pipelines: str = typer.Option("", help="Two trained single-task pipelines of one recipe for the shared section, space-separated"),
     joint: Path = typer.Option(None, help="Shared section: this pipeline with both tasks (run joint) instead of assembling one from --pipelines"),
@@ -375,7 +377,10 @@ def main(
         with tempfile.TemporaryDirectory() as temp:
             if pipeline is None:
                 pipeline = Path(temp) / "dlfa"
-                build_pipeline(task, "dlfa", transformer, width, layer, "config", train).to_disk(pipeline)
+                built_nlp = build_pipeline(task, "dlfa", transformer, width, layer, "config", train)
+                if "int8-smooth" in chosen:
+                    calibrate_pipeline(built_nlp, [Doc(built_nlp.vocab, words=[t.text for t in doc]) for doc in train])
+                built_nlp.to_disk(pipeline)
             names = targets.split() or [p.stem[len("test-"):] for p in tests]
             for variant in LOAD_VARIANTS:
                 if variant in chosen:

@@ -1,4 +1,4 @@
-"""``python -m spacy_dlfa evaluate|annotate``: what an application does with a trained pipeline (top-level commands)."""
+"""``python -m spacy_dlfa evaluate|annotate|calibrate``: what an application does with a trained pipeline (top-level commands)."""
 from pathlib import Path
 from typing import List, Optional
 
@@ -52,4 +52,20 @@ def annotate(
         run_annotate(input_spec, settings, input_format=input_format, shard_size=shard_size, skip_invalid=skip_invalid,
                      engine=engine, cluster=ray_settings(address, concurrency, num_cpus, num_gpus))
     except (CorpusFormatError, ValueError, OSError, ImportError) as err:
+        fail(err)
+
+
+def calibrate(
+    model_path: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline folder (fp32)"),
+    corpus_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="A .spacy file of the training language, "
+                                       "e.g. corpus/ner/train.spacy"),
+    output: Optional[Path] = typer.Option(None, help="Pipeline folder to write (default: MODEL_PATH, in place)"),
+    sentences: int = typer.Option(512, min=1, help="First docs of CORPUS_PATH to run"),
+) -> None:
+    """Record the activation ranges that quantize = "int8-smooth" needs and save them with the pipeline (weights unchanged)."""
+    from ..runs.calibration import calibrate as run_calibrate
+
+    try:
+        run_calibrate(model_path, corpus_path, output, sentences)
+    except (ValueError, OSError) as err:
         fail(err)

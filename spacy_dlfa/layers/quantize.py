@@ -27,19 +27,43 @@ AVX-VNNI, AMX-INT8) accumulates in 32 bits, so there :class:`Int8Linear` uses
 all 8 bits: on e5-small the fused layer's mean token cosine to fp32 goes from
 0.986 to 0.9965 at the same speed (``benchmarks/results/int8_onnxruntime_cpu.txt``).
 
+``"int8-smooth"`` also runs every linear layer in int8, and divides the feed-forward
+output projection's input per channel by SmoothQuant's scales (Xiao et al. 2022,
+arXiv 2211.10438), its weight columns multiplied by the same scales: the product is
+unchanged in exact arithmetic, while the few channels with large activations no
+longer set one int8 step for all the others. The scales need each channel's largest
+activation, recorded once on text (:func:`record_input_absmax`, ``python -m
+spacy_dlfa calibrate``) and saved with the pipeline; ``SMOOTHING_ALPHA`` was chosen
+on English dev (``benchmarks/results/int8_smooth_cpu.txt``).
+
 This module knows torch only; ``transformer.py`` applies it to the thinc model.
 """
+import contextlib
 import warnings
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 import torch
 from torch import nn
 
+
+def is_ffn_output(name: str) -> bool:
+    """The feed-forward block's output projection of a BERT-style encoder layer (``layer.N.output.dense``)."""
+    return name.endswith(".output.dense") and ".attention." not in name
+
+
+def _none(name: str) -> bool:
+    return False
+
+
 # quantize value -> which linear layers (by module name) stay in fp32
 QUANTIZE_SCHEMES: Dict[str, Callable[[str], bool]] = {
-    "int8": lambda name: name.endswith(".output.dense") and ".attention." not in name,
-    "int8-all": lambda name: False,
+    "int8": is_ffn_output,
+    "int8-all": _none,
+    "int8-smooth": _none,
 }
+# quantize value -> which int8 layers get their input smoothed (needs calibration)
+SMOOTHED_LAYERS: Dict[str, Callable[[str], bool]] = {"int8-smooth": is_ffn_output}
+SMOOTHING_ALPHA = 0.75
 
 
 INT8_DOT_PRODUCT_CAPABILITIES = ("avx512_vnni", "avx_vnni", "amx_int8")  # torch.cpu.get_capabilities() names
@@ -60,7 +84,7 @@ def check_quantize(value: Optional[str]) -> None:
         raise ValueError(f"quantize = {value!r}: expected null (fp32) or one of {choices}")
 
 
-def _dynamic_linear(linear: nn.Linear, per_channel: bool) -> nn.Module:
+def _dynamic_linear(weight: torch.Tensor, bias: Optional[torch.Tensor], per_channel: bool) -> nn.Module:
     with warnings.catch_warnings():
         # torch.ao.quantization is marked deprecated in torch 2.10+, still shipped and working
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -68,10 +92,10 @@ def _dynamic_linear(linear: nn.Linear, per_channel: bool) -> nn.Module:
         from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
         from torch.ao.quantization import default_dynamic_qconfig, per_channel_dynamic_qconfig
 
-        source = nn.Linear(linear.in_features, linear.out_features, bias=linear.bias is not None)
-        source.weight = nn.Parameter(linear.weight.detach().float(), requires_grad=False)
-        if linear.bias is not None:
-            source.bias = nn.Parameter(linear.bias.detach().float(), requires_grad=False)
+        source = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+        source.weight = nn.Parameter(weight.detach().float(), requires_grad=False)
+        if bias is not None:
+            source.bias = nn.Parameter(bias.detach().float(), requires_grad=False)
         source.qconfig = per_channel_dynamic_qconfig if per_channel else default_dynamic_qconfig
         return DynamicLinear.from_float(source)
 
@@ -89,12 +113,16 @@ class Int8Linear(nn.Module):
         self.reduce_range = not cpu_has_int8_dot_product() if reduce_range is None else reduce_range
         self.weight = nn.Parameter(linear.weight.detach(), requires_grad=False)
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach(), requires_grad=False)
-        # not a submodule: its packed weights must not appear in state_dict()
-        self.__dict__["int8"] = _dynamic_linear(linear, per_channel)
+        self.requantize()
         self.register_load_state_dict_post_hook(lambda module, keys: module.requantize())
 
+    def int8_weight(self) -> torch.Tensor:
+        """The fp32 weight that the int8 weights quantize."""
+        return self.weight
+
     def requantize(self) -> None:
-        self.__dict__["int8"] = _dynamic_linear(self, self.per_channel)
+        # not a submodule: its packed weights must not appear in state_dict()
+        self.__dict__["int8"] = _dynamic_linear(self.int8_weight(), self.bias, self.per_channel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.reduce_range:
@@ -109,28 +137,101 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights {scales}, {bits}-bit activations"
 
 
-def quantize_linears(model: nn.Module, keep_fp32: Callable[[str], bool] = lambda name: False,
-                     per_channel: bool = True, scope: str = "encoder.") -> int:
+def smoothing_scales(input_absmax: torch.Tensor, weight: torch.Tensor, alpha: float = SMOOTHING_ALPHA) -> torch.Tensor:
+    """SmoothQuant's per-input-channel scales ``s_j = max|X_j|^alpha / max|W_j|^(1 - alpha)``
+    (``W`` is ``out x in``; zero ranges are clamped so that no scale is zero)."""
+    weight_absmax = weight.detach().abs().amax(dim=0).float().clamp(min=1e-5)
+    return (input_absmax.float().clamp(min=1e-5) ** alpha / weight_absmax ** (1 - alpha)).clamp(min=1e-5)
+
+
+class SmoothedInt8Linear(Int8Linear):
+    """An :class:`Int8Linear` computing ``int8(x / s) @ int8(W * s)^T + b``, which is
+    ``x @ W^T + b`` before rounding. The state is the fp32 ``weight`` and ``bias``, as
+    for :class:`Int8Linear`; the scales come from the calibration, not the state."""
+
+    def __init__(self, linear: nn.Linear, scales: torch.Tensor, per_channel: bool = True,
+                 reduce_range: Optional[bool] = None):
+        if scales.shape != (linear.in_features,):
+            raise ValueError(f"smoothing scales of shape {tuple(scales.shape)} for a linear layer of "
+                             f"{linear.in_features} inputs")
+        # Int8Linear.__init__ quantizes int8_weight(), which reads the scales: they come first, as a plain
+        # attribute (not state; nn.Module.__init__ would drop a buffer registered before it)
+        object.__setattr__(self, "scales", scales.detach().float().clone())
+        super().__init__(linear, per_channel, reduce_range)
+
+    def int8_weight(self) -> torch.Tensor:
+        return self.weight * self.scales[None, :]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x / self.scales)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, input smoothed per channel"
+
+
+def quantize_linears(model: nn.Module, keep_fp32: Callable[[str], bool] = _none, per_channel: bool = True,
+                     scope: str = "encoder.", smoothing: Optional[Dict[str, torch.Tensor]] = None) -> int:
     """Replace, in place, every ``nn.Linear`` whose name contains ``scope`` and
-    for which ``keep_fp32(name)`` is false by an :class:`Int8Linear`; returns
-    how many. Already quantized layers are left as they are."""
+    for which ``keep_fp32(name)`` is false by an :class:`Int8Linear`, or by a
+    :class:`SmoothedInt8Linear` where ``smoothing`` has scales for its name;
+    returns how many. Already quantized layers are left as they are."""
+    smoothing = smoothing or {}
     chosen = [(name, module) for name, module in model.named_modules()
               if type(module) is nn.Linear and scope in f".{name}" and not keep_fp32(name)]
     for name, linear in chosen:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, Int8Linear(linear, per_channel))
+        if name in smoothing:
+            setattr(parent, child, SmoothedInt8Linear(linear, smoothing[name], per_channel))
+        else:
+            setattr(parent, child, Int8Linear(linear, per_channel))
     return len(chosen)
 
 
-def quantize_model(model: nn.Module, scheme: str) -> int:
-    """Quantize ``model`` (a Hugging Face encoder) in place by a ``QUANTIZE_SCHEMES`` entry."""
+def smoothed_layer_names(model: nn.Module, scheme: str) -> List[str]:
+    """The linear layers of ``model`` whose input ``scheme`` smooths (none for most schemes)."""
+    smoothed = SMOOTHED_LAYERS.get(scheme)
+    return [] if smoothed is None else [name for name, module in model.named_modules()
+                                        if isinstance(module, nn.Linear) and "encoder." in f".{name}" and smoothed(name)]
+
+
+def quantize_model(model: nn.Module, scheme: str, input_absmax: Optional[Dict[str, Sequence[float]]] = None) -> int:
+    """Quantize ``model`` (a Hugging Face encoder) in place by a ``QUANTIZE_SCHEMES`` entry;
+    ``input_absmax`` (name -> each input channel's largest absolute activation, from
+    :func:`record_input_absmax`) is needed by a scheme that smooths."""
     check_quantize(scheme)
     if scheme == "int8-all" and not cpu_has_int8_dot_product():
         warnings.warn('quantize = "int8-all" on a CPU without int8 dot products (VNNI, AMX-INT8): activations get 7 bits, '
                       'and the hidden states drift far from fp32 (mean token cosine 0.955 on e5-small); "int8" keeps 0.986', stacklevel=2)
+    names = smoothed_layer_names(model, scheme)
+    missing = [name for name in names if name not in (input_absmax or {})]
+    if missing:
+        raise ValueError(f"quantize = {scheme!r} needs the activation ranges of {len(missing)} layers (e.g. {missing[0]}) "
+                         "recorded on text and saved with the pipeline: run python -m spacy_dlfa calibrate PIPELINE "
+                         "CORPUS first, or choose \"int8\"")
+    smoothing = {name: smoothing_scales(torch.as_tensor(input_absmax[name]), model.get_submodule(name).weight)
+                 for name in names}
     model.eval()
-    return quantize_linears(model, keep_fp32=QUANTIZE_SCHEMES[scheme])
+    return quantize_linears(model, keep_fp32=QUANTIZE_SCHEMES[scheme], smoothing=smoothing)
+
+
+@contextlib.contextmanager
+def record_input_absmax(model: nn.Module, names: Sequence[str]) -> Iterator[Dict[str, torch.Tensor]]:
+    """Within the block, record each named linear layer's largest absolute input per
+    channel over every forward pass (padding included: it only adds zeros' rows)."""
+    found: Dict[str, torch.Tensor] = {}
+    hooks = []
+    for name in names:
+        def hook(module: nn.Module, inputs, name: str = name) -> None:
+            x = inputs[0].detach()
+            absmax = x.abs().reshape(-1, x.shape[-1]).amax(dim=0).float()
+            found[name] = torch.maximum(found[name], absmax) if name in found else absmax
+        hooks.append(model.get_submodule(name).register_forward_pre_hook(hook))
+    try:
+        yield found
+    finally:
+        for handle in hooks:
+            handle.remove()
 
 
 def is_quantized(model: nn.Module) -> bool:

@@ -28,6 +28,8 @@ With ``quantize`` = "int8", the encoder's linear layers run in int8 on CPU
 (``quantize.py``), applied after initialisation and after every load, so the
 config decides also for a saved pipeline; the saved weights stay fp32. On a
 GPU the setting is ignored with a warning; training with it is refused.
+"int8-smooth" reads the activation ranges that ``python -m spacy_dlfa calibrate``
+saved in the model's attrs (``CALIBRATION_SETTING``).
 
 With ``mixed_precision`` on CPU, the forward pass (prediction and training)
 runs under bfloat16 autocast when the CPU computes bf16 natively
@@ -72,6 +74,7 @@ SEGMENT_SEPARATOR = "segment_separator_id"
 FREEZE_SETTING = "freeze_layers"
 QUANTIZE_SETTING = "quantize"
 MIXED_PRECISION_SETTING = "mixed_precision"
+CALIBRATION_SETTING = "int8_input_absmax"  # linear layer name -> largest |input| per channel
 
 
 class HiddenGradients:
@@ -178,12 +181,14 @@ class FusableTransformerModel(StockTransformerModel):
         self.attrs[SPACES_SETTING] = spaces_as_written
         self.attrs[QUANTIZE_SETTING] = quantize
         self.attrs[MIXED_PRECISION_SETTING] = mixed_precision
+        self.attrs[CALIBRATION_SETTING] = None
 
     def copy(self) -> "FusableTransformerModel":
         copied = super().copy()
         copied.__class__ = FusableTransformerModel
         copied.replace_callbacks(forward, init=init)
-        for setting in (KEEP_SETTING, WORDS_SETTING, SPACES_SETTING, QUANTIZE_SETTING, MIXED_PRECISION_SETTING):
+        for setting in (KEEP_SETTING, WORDS_SETTING, SPACES_SETTING, QUANTIZE_SETTING, MIXED_PRECISION_SETTING,
+                        CALIBRATION_SETTING):
             copied.attrs[setting] = self.attrs.get(setting)
         return copied
 
@@ -212,7 +217,7 @@ def apply_quantize(model: Model) -> None:
         warnings.warn(f"spacy-dlfa.TransformerModel.v1: quantize = {scheme!r} ignored: int8 runs on CPU only, "
                       f"this transformer runs on {type(model.ops).__name__} ({', '.join(devices)}); it stays fp32", stacklevel=2)
         return
-    quantize_model(transformer, scheme)
+    quantize_model(transformer, scheme, model.attrs.get(CALIBRATION_SETTING))
 
 
 def apply_mixed_precision(model: Model) -> None:

@@ -12,7 +12,15 @@ from conftest import SENTENCES, TINY_LAYERS
 from pipelines import annotations, examples, gold_docs, load_pipeline, train_tiny
 from thinc.api import NumpyOps
 
-from spacy_dlfa.layers.quantize import QUANTIZE_SCHEMES, Int8Linear, check_quantize
+from spacy_dlfa.layers.quantize import (
+    QUANTIZE_SCHEMES,
+    Int8Linear,
+    SmoothedInt8Linear,
+    check_quantize,
+    quantize_model,
+    record_input_absmax,
+    smoothing_scales,
+)
 
 QUANTIZE = "components.transformer.model.quantize"
 INT8 = {"components": {"transformer": {"model": {"quantize": "int8"}}}}
@@ -103,7 +111,7 @@ def test_int8_all_quantizes_every_linear_and_warns_without_int8_dot_products(tra
 
 @pytest.mark.parametrize("value", ["int4", "INT8", ""])
 def test_unknown_quantize_is_refused_at_build_time(tiny_bert, value):
-    with pytest.raises(ValueError, match=f"quantize = '{value}': expected null \\(fp32\\) or one of \"int8\", \"int8-all\""):
+    with pytest.raises(ValueError, match=f"quantize = '{value}': expected null \\(fp32\\) or one of \"int8\", \"int8-all\", \"int8-smooth\""):
         load_pipeline("tagger", tiny_bert, extra={QUANTIZE: value})
     check_quantize(None)
     check_quantize("int8")
@@ -133,3 +141,55 @@ def test_activations_use_8_bits_only_where_the_cpu_has_int8_dot_products(monkeyp
     assert layer.reduce_range is reduce_range
     assert f"{7 if reduce_range else 8}-bit activations" in repr(layer)
     assert set(layer.state_dict()) == {"weight", "bias"}  # still the fp32 state of the nn.Linear it replaced
+
+
+def test_smoothing_scales_are_smoothquants():
+    # s_j = max|X_j|^alpha / max|W_j|^(1 - alpha), W out x in: column maxima 1 and 4
+    weight = torch.tensor([[1.0, -4.0], [-0.5, 2.0]])
+    assert torch.equal(smoothing_scales(torch.tensor([4.0, 1.0]), weight, alpha=0.5), torch.tensor([2.0, 0.5]))
+    assert torch.equal(smoothing_scales(torch.tensor([4.0, 1.0]), weight, alpha=1.0), torch.tensor([4.0, 1.0]))
+    # a channel never active gets the clamped range, not a zero scale: 1e-5^0.75 / 1^0.25; 16^0.75 / 16^0.25 = 4
+    torch.testing.assert_close(smoothing_scales(torch.tensor([0.0, 16.0]), torch.tensor([[1.0, 16.0]]), alpha=0.75),
+                               torch.tensor([1e-5 ** 0.75, 4.0]))
+
+
+def _outlier_batch() -> torch.Tensor:
+    torch.manual_seed(0)
+    x = torch.randn(32, 64)
+    x[:, 3] *= 40.0  # an outlier channel, as in the feed-forward output's input
+    return x
+
+
+def test_smoothed_int8_is_the_same_product_before_rounding_and_closer_to_fp32():
+    torch.manual_seed(1)
+    linear, x = torch.nn.Linear(64, 32), _outlier_batch()
+    scales = smoothing_scales(x.abs().amax(0), linear.weight)
+    smoothed = SmoothedInt8Linear(linear, scales, reduce_range=False)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.nn.functional.linear(x / scales, smoothed.int8_weight(), linear.bias), linear(x))
+        plain_error = (Int8Linear(linear, reduce_range=False)(x) - linear(x)).abs().mean().item()
+        smoothed_error = (smoothed(x) - linear(x)).abs().mean().item()
+    assert smoothed_error < 0.5 * plain_error
+    assert set(smoothed.state_dict()) == {"weight", "bias"} and torch.equal(smoothed.weight, linear.weight)
+    with pytest.raises(ValueError, match=r"smoothing scales of shape \(63,\) for a linear layer of 64 inputs"):
+        SmoothedInt8Linear(linear, scales[:63])
+
+
+def test_record_input_absmax_keeps_the_largest_input_per_channel_and_removes_its_hooks():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
+    with record_input_absmax(model, ["0"]) as found, torch.no_grad():
+        model(torch.tensor([[1.0, -5.0, 0.0]]))
+        model(torch.tensor([[[-2.0, 1.0, 0.5]]]))
+    assert torch.equal(found["0"], torch.tensor([2.0, 5.0, 0.5]))
+    assert not model[0]._forward_pre_hooks
+    with torch.no_grad():
+        model(torch.tensor([[9.0, 9.0, 9.0]]))
+    assert torch.equal(found["0"], torch.tensor([2.0, 5.0, 0.5]))
+
+
+def test_int8_smooth_without_input_ranges_is_refused(tiny_bert):
+    from transformers import AutoModel
+
+    with pytest.raises(ValueError, match=rf'quantize = .int8-smooth. needs the activation ranges of {TINY_LAYERS} layers '
+                                         r'\(e.g. encoder.layer.0.output.dense\).*python -m spacy_dlfa calibrate'):
+        quantize_model(AutoModel.from_pretrained(tiny_bert), "int8-smooth")

@@ -1,0 +1,67 @@
+"""Calibration for ``quantize = "int8-smooth"``: run a trained pipeline in fp32 on
+text, record the largest absolute input of each smoothed linear layer per channel
+(``layers.quantize.record_input_absmax``) and save them in the transformer model's
+attrs, so that the pipeline loads in "int8-smooth" anywhere, its wheel included.
+The fp32 weights and predictions do not change.
+
+    python -m spacy_dlfa calibrate training/ner_dlfa/model-best corpus/ner/train.spacy --output OUT
+
+Rule of thumb from SmoothQuant: a few hundred sentences of the training language;
+we use the English training set, never a target language.
+"""
+import contextlib
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Tuple
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from wasabi import msg
+
+from ..layers.quantize import is_quantized, record_input_absmax, smoothed_layer_names
+from ..layers.transformer import CALIBRATION_SETTING, QUANTIZE_SETTING, FusableTransformerModel
+
+CALIBRATED_SCHEME = "int8-smooth"
+
+
+def transformer_models(nlp: Language) -> List[Tuple[str, FusableTransformerModel]]:
+    """The pipeline's components whose model is ours (``spacy-dlfa.TransformerModel.v1``)."""
+    found = [(name, pipe.model) for name, pipe in nlp.pipeline if isinstance(getattr(pipe, "model", None), FusableTransformerModel)]
+    if not found:
+        raise ValueError("no component of this pipeline has a spacy-dlfa.TransformerModel.v1 to calibrate")
+    return found
+
+
+def calibrate_pipeline(nlp: Language, docs: Iterable[Doc], batch_size: Optional[int] = None) -> Dict[str, int]:
+    """Run ``nlp`` (fp32) over ``docs`` and store every transformer's input ranges; returns the
+    number of layers calibrated per component."""
+    models = transformer_models(nlp)
+    for name, model in models:
+        if is_quantized(model.transformer):
+            raise ValueError(f"component {name!r} is already quantized ({QUANTIZE_SETTING} = "
+                             f"{model.attrs.get(QUANTIZE_SETTING)!r}): calibrate the pipeline loaded in fp32")
+    names = {component: smoothed_layer_names(model.transformer, CALIBRATED_SCHEME) for component, model in models}
+    with contextlib.ExitStack() as stack:
+        found = {component: stack.enter_context(record_input_absmax(model.transformer, names[component]))
+                 for component, model in models}
+        texts = sum(1 for _ in nlp.pipe(docs, batch_size=batch_size))
+    if texts == 0:
+        raise ValueError("no text to calibrate on: the corpus is empty")
+    for component, model in models:
+        model.attrs[CALIBRATION_SETTING] = {layer: found[component][layer].tolist() for layer in names[component]}
+    return {component: len(layers) for component, layers in names.items()}
+
+
+def calibrate(model_path: Path, corpus_path: Path, output: Optional[Path] = None, sentences: int = 512) -> Path:
+    """Calibrate the pipeline at ``model_path`` on the first ``sentences`` docs of a ``.spacy`` file
+    (their tokens, as in training) and write it to ``output`` (default: in place)."""
+    nlp = spacy.load(model_path)
+    docs = list(DocBin().from_disk(corpus_path).get_docs(nlp.vocab))[:sentences]
+    counts = calibrate_pipeline(nlp, (Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+                                      for doc in docs))
+    output = output or model_path
+    nlp.to_disk(output)
+    layers = ", ".join(f"{component}: {count} layers" for component, count in counts.items())
+    msg.good(f"{output}: input ranges of {layers} from {len(docs)} docs of {corpus_path}; "
+             f'load with {{"components": {{"transformer": {{"model": {{"quantize": "{CALIBRATED_SCHEME}"}}}}}}}}')
+    return output
