@@ -97,7 +97,11 @@ def build_transformer_model(
         in int8 (torch dynamic quantization, per-channel weights; the
         feed-forward output projections stay fp32) for faster CPU inference;
         ``"int8-all"``: those too (faster, further from fp32; a warning on a
-        CPU without int8 dot products, where activations get 7 bits).
+        CPU without int8 dot products, where activations get 7 bits);
+        ``"int8-smooth"``: all of them, the feed-forward outputs' inputs
+        smoothed per channel (SmoothQuant) by the activation ranges that
+        ``python -m spacy_dlfa calibrate`` saved with the pipeline (an error
+        without them).
         Applied when the transformer is initialised or loaded, so
         ``spacy.load(path, config={"components": {"transformer": {"model":
         {"quantize": "int8"}}}})`` turns it on for a saved pipeline, whose

@@ -84,8 +84,12 @@ def test_packaged_pipeline_loads_in_a_fresh_process(smoke_project, tmp_path):
     model = smoke_project / "training" / "smoke" / "ner_dlfa" / "model-last"
     meta = tmp_path / "meta.json"
     _run([sys.executable, "-m", "spacy_dlfa", "report", "meta", str(model), str(smoke_project / "training" / "smoke" / "metrics" / "ner_dlfa"), str(meta), "--name", "smoke_ner"], tmp_path)
+    # as package-ner does: the activation ranges for quantize = "int8-smooth" go into the packaged folder
+    calibrated = tmp_path / "model-package"
+    _run([sys.executable, "-m", "spacy_dlfa", "calibrate", str(model), str(smoke_project / "training" / "smoke" / "corpus" / "train.spacy"),
+          "--output", str(calibrated)], tmp_path)
     (tmp_path / "packages").mkdir()
-    _run([sys.executable, "-m", "spacy", "package", str(model), str(tmp_path / "packages"), "--meta-path", str(meta), "--build", "wheel"], tmp_path)
+    _run([sys.executable, "-m", "spacy", "package", str(calibrated), str(tmp_path / "packages"), "--meta-path", str(meta), "--build", "wheel"], tmp_path)
     wheel = next((tmp_path / "packages").glob("xx_smoke_ner-*/dist/*.whl"))
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)], tmp_path)
     script = (
@@ -94,11 +98,17 @@ def test_packaged_pipeline_loads_in_a_fresh_process(smoke_project, tmp_path):
         "assert 'spacy_dlfa' in sys.modules  # loaded through the entry points, not by hand\n"
         f"texts = {TEXTS!r}\n"
         f"{PREDICTIONS}\n"
-        "print(json.dumps({'tokens': [len(nlp(t)) for t in texts], 'meta': nlp.meta, 'predictions': predictions(nlp, texts)}))\n"
+        "smooth = spacy.load('xx_smoke_ner', config={'components': {'transformer': {'model': {'quantize': 'int8-smooth'}}}})\n"
+        "smoothed = sum(type(m).__name__ == 'SmoothedInt8Linear' for m in smooth.get_pipe('transformer').model.transformer.modules())\n"
+        "print(json.dumps({'tokens': [len(nlp(t)) for t in texts], 'meta': nlp.meta, 'predictions': predictions(nlp, texts),\n"
+        "                  'smoothed': smoothed, 'smooth_tokens': [len(d) for d in smooth.pipe(texts)]}))\n"
     )
     result = _run([sys.executable, "-c", script], tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(tmp_path / "site")})
     output = json.loads(result.stdout.strip().splitlines()[-1])
     assert all(n > 0 for n in output["tokens"])
+    # the wheel loads in int8-smooth: every layer's feed-forward output smoothed by the ranges it carries
+    assert output["smoothed"] == spacy.load(model).get_pipe("transformer").model.transformer.config.num_hidden_layers
+    assert output["smooth_tokens"] == output["tokens"]
     namespace: dict = {}
     exec(PREDICTIONS, namespace)
     expected = json.loads(json.dumps(namespace["predictions"](spacy.load(model), TEXTS)))

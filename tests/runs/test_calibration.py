@@ -84,3 +84,12 @@ def test_calibration_errors(trained_pipelines, tmp_path: Path, single_torch_thre
         calibrate_pipeline(blank, [blank.make_doc("a")])
     result = CliRunner().invoke(app, ["calibrate", str(uncalibrated), str(tmp_path / "missing.spacy")], env={"COLUMNS": "200"})
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_int8_smooth_warns_without_int8_dot_products(trained_pipelines, tmp_path: Path, monkeypatch, single_torch_thread):
+    nlp = spacy.load(trained_pipelines["tagger"])
+    calibrate(trained_pipelines["tagger"], _corpus(tmp_path / "train.spacy", "tagger", nlp), tmp_path / "calibrated")
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx2": True}, raising=False)
+    with pytest.warns(UserWarning, match='"int8-smooth" on a CPU without int8 dot products.*7 bits, for which it was not measured'):
+        smooth = spacy.load(tmp_path / "calibrated", config=SMOOTH)
+    assert all(module.reduce_range for module in _layers(smooth, SmoothedInt8Linear).values())

@@ -1,0 +1,70 @@
+"""SmoothQuant's alpha for ``quantize = "int8-smooth"``, chosen on English dev: a calibrated pipeline
+(``python -m spacy_dlfa calibrate``) scored on its English dev set in fp32, ``"int8"``, ``"int8-all"``
+and ``"int8-smooth"`` at each alpha (every linear layer in int8, the feed-forward outputs' inputs
+smoothed by ``smoothing_scales(ranges, weight, alpha)``).
+
+    python benchmarks/int8_smooth_alpha.py <calibrated pipeline> corpus/ner/dev.spacy --task ner
+
+No target language is read. The shipped ``SMOOTHING_ALPHA`` is the alpha whose smaller change of the
+two tasks (NER F1, UPOS accuracy) is largest: the accuracy goal has to hold on both.
+"""
+from pathlib import Path
+from typing import Optional
+
+import numpy
+import spacy
+import torch
+import typer
+from spacy.language import Language
+from spacy.training import Corpus
+
+from spacy_dlfa.layers.quantize import SMOOTHING_ALPHA, quantize_linears, smoothed_layer_names, smoothing_scales
+from spacy_dlfa.layers.transformer import CALIBRATION_SETTING
+from spacy_dlfa.runs.calibration import transformer_models
+from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
+from spacy_dlfa.statistics import score
+from spacy_dlfa.tasks import TASKS
+
+
+def load(pipeline: Path, quantize: Optional[str] = None) -> Language:
+    return spacy.load(pipeline, config={"components": {"transformer": {"model": {"quantize": quantize}}}})
+
+
+def smoothed_at(pipeline: Path, alpha: float) -> Language:
+    nlp = load(pipeline)
+    for _, model in transformer_models(nlp):
+        ranges, transformer = model.attrs[CALIBRATION_SETTING], model.transformer
+        smoothing = {name: smoothing_scales(torch.tensor(ranges[name]), transformer.get_submodule(name).weight, alpha)
+                     for name in smoothed_layer_names(transformer, "int8-smooth")}
+        transformer.eval()
+        quantize_linears(transformer, smoothing=smoothing)
+    return nlp
+
+
+def dev_score(nlp: Language, dev: Path, task: str, limit: int) -> float:
+    examples = list(Corpus(dev, gold_preproc=True, limit=limit)(nlp))
+    annotate_and_score(nlp, examples)
+    spec = TASKS[task]
+    return float(score(spec.measure, numpy.asarray([sentence_counts(examples)[spec.count_key]], dtype="f8"))[0])
+
+
+def main(
+    pipeline: Path = typer.Argument(..., exists=True, help="A pipeline folder written by python -m spacy_dlfa calibrate"),
+    dev: Path = typer.Argument(..., exists=True, help="The English dev .spacy file"),
+    task: str = typer.Option("ner", help="ner or pos"),
+    alphas: str = typer.Option("0.65 0.75 0.85 0.95", help="Alphas, space-separated"),
+    limit: int = typer.Option(0, help="First dev sentences (0: all)"),
+) -> None:
+    torch.set_num_threads(1)
+    print(f"# English dev ({dev.name}, {limit or 'all'} sentences), {TASKS[task].metric}: {pipeline}; shipped alpha {SMOOTHING_ALPHA}")
+    fp32 = dev_score(load(pipeline), dev, task, limit)
+    print(f"{'fp32':>18}: {fp32:6.2f}", flush=True)
+    for name, nlp in (("int8", lambda: load(pipeline, "int8")), ("int8-all", lambda: load(pipeline, "int8-all")),
+                      ("int8-smooth", lambda: load(pipeline, "int8-smooth")),  # as loaded: the shipped alpha's row again
+                      *((f"int8-smooth {alpha}", lambda alpha=alpha: smoothed_at(pipeline, float(alpha))) for alpha in alphas.split())):
+        value = dev_score(nlp(), dev, task, limit)
+        print(f"{name:>18}: {value:6.2f} {value - fp32:+6.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    typer.run(main)
