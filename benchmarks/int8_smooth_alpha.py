@@ -5,7 +5,9 @@ smoothed by ``smoothing_scales(ranges, weight, alpha)``).
 
     python benchmarks/int8_smooth_alpha.py <calibrated pipeline> corpus/ner/dev.spacy --task ner
 
-No target language is read. The shipped ``SMOOTHING_ALPHA`` is the alpha whose smaller change of the
+No target language is read. ``--reciprocal`` adds, for each alpha, the same model computing
+``x * (1/s)`` instead of ``x / s``: the same product up to one rounding of the last bit, so the
+difference between the two rows is how far int8 rounding alone moves the score. The shipped ``SMOOTHING_ALPHA`` is the alpha whose smaller change of the
 two tasks (NER F1, UPOS accuracy) is largest: the accuracy goal has to hold on both.
 """
 from pathlib import Path
@@ -18,7 +20,14 @@ import typer
 from spacy.language import Language
 from spacy.training import Corpus
 
-from spacy_dlfa.layers.quantize import SMOOTHING_ALPHA, quantize_linears, smoothed_layer_names, smoothing_scales
+from spacy_dlfa.layers.quantize import (
+    SMOOTHING_ALPHA,
+    Int8Linear,
+    SmoothedInt8Linear,
+    quantize_linears,
+    smoothed_layer_names,
+    smoothing_scales,
+)
 from spacy_dlfa.layers.transformer import CALIBRATION_SETTING
 from spacy_dlfa.runs.calibration import transformer_models
 from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
@@ -41,6 +50,10 @@ def smoothed_at(pipeline: Path, alpha: float) -> Language:
     return nlp
 
 
+def by_reciprocal(self: SmoothedInt8Linear, x: torch.Tensor) -> torch.Tensor:
+    return Int8Linear.forward(self, x * (1.0 / self.scales))
+
+
 def dev_score(nlp: Language, dev: Path, task: str, limit: int) -> float:
     examples = list(Corpus(dev, gold_preproc=True, limit=limit)(nlp))
     annotate_and_score(nlp, examples)
@@ -54,6 +67,7 @@ def main(
     task: str = typer.Option("ner", help="ner or pos"),
     alphas: str = typer.Option("0.65 0.75 0.85 0.95", help="Alphas, space-separated"),
     limit: int = typer.Option(0, help="First dev sentences (0: all)"),
+    reciprocal: bool = typer.Option(False, "--reciprocal", help="Also score each alpha computing x * (1/s)"),
 ) -> None:
     torch.set_num_threads(1)
     print(f"# English dev ({dev.name}, {limit or 'all'} sentences), {TASKS[task].metric}: {pipeline}; shipped alpha {SMOOTHING_ALPHA}")
@@ -64,6 +78,12 @@ def main(
                       *((f"int8-smooth {alpha}", lambda alpha=alpha: smoothed_at(pipeline, float(alpha))) for alpha in alphas.split())):
         value = dev_score(nlp(), dev, task, limit)
         print(f"{name:>18}: {value:6.2f} {value - fp32:+6.2f}", flush=True)
+    if reciprocal:
+        forward, SmoothedInt8Linear.forward = SmoothedInt8Linear.forward, by_reciprocal
+        for alpha in alphas.split():
+            value = dev_score(smoothed_at(pipeline, float(alpha)), dev, task, limit)
+            print(f"{f'{alpha}, x * (1/s)':>18}: {value:6.2f} {value - fp32:+6.2f}", flush=True)
+        SmoothedInt8Linear.forward = forward
 
 
 if __name__ == "__main__":
