@@ -33,8 +33,9 @@ arXiv 2211.10438), its weight columns multiplied by the same scales: the product
 unchanged in exact arithmetic, while the few channels with large activations no
 longer set one int8 step for all the others. The scales need each channel's largest
 activation, recorded once on text (:func:`record_input_absmax`, ``python -m
-spacy_dlfa calibrate``) and saved with the pipeline; ``SMOOTHING_ALPHA`` was chosen
-on English dev (``benchmarks/results/int8_smooth_cpu.txt``).
+spacy_dlfa calibrate``) and saved with the pipeline. ``SMOOTHING_ALPHA`` is a fixed
+choice: English dev moves more with the last bit of the arithmetic than with alpha
+(``benchmarks/results/int8_smooth_cpu.txt``).
 
 This module knows torch only; ``transformer.py`` applies it to the thinc model.
 """
