@@ -9,7 +9,7 @@ import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy
 
@@ -19,6 +19,13 @@ from .outputs import keep, part_path, write_part
 
 # called with (shard, records written, words) as each part is written
 OnPart = Callable[[Shard, int, int], None]
+
+# --precision -> the transformer settings it loads the pipeline with (README "Speed and memory")
+PRECISIONS: Dict[str, Dict[str, Any]] = {
+    "fp32": {"quantize": None, "mixed_precision": False},
+    "bf16": {"quantize": None, "mixed_precision": True},
+    **{scheme: {"quantize": scheme, "mixed_precision": False} for scheme in ("int8", "int8-all", "int8-smooth")},
+}
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,7 @@ class AnnotateSettings:
     batch_size: int = 0
     n_process: int = 1
     gpu_id: int = -1
+    precision: Optional[str] = None  # a PRECISIONS key; None: as the pipeline was saved
 
 
 def peak_rss_mb() -> float:
@@ -39,13 +47,25 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def load_pipeline(model: str, gpu_id: int = -1):
-    """The pipeline, with a doc_cleaner at the end when it has none."""
+def check_precision(precision: Optional[str]) -> None:
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+
+
+def load_pipeline(model: str, gpu_id: int = -1, precision: Optional[str] = None):
+    """The pipeline, its ``transformer`` loaded at ``precision`` when one is given, with a doc_cleaner
+    at the end when it has none."""
     import spacy
 
+    check_precision(precision)
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
-    nlp = spacy.load(model)
+    if precision is None:
+        nlp = spacy.load(model)
+    else:
+        nlp = spacy.load(model, config={"components": {"transformer": {"model": PRECISIONS[precision]}}})
+        if "transformer" not in nlp.pipe_names:
+            raise ValueError(f"--precision {precision}: {model} has no component named 'transformer' to set it on")
     if "doc_cleaner" not in nlp.pipe_names:
         # drop the transformer output once the components have used it: with n_process > 1 every doc travels
         # back to this process, hidden states included, and no output format keeps them
@@ -55,7 +75,7 @@ def load_pipeline(model: str, gpu_id: int = -1):
 
 def run_local(shards: Sequence[Shard], settings: AnnotateSettings, on_part: OnPart, on_doc: Callable[[], None]) -> None:
     """One ``nlp.pipe`` stream over every pending shard (workers start once), cut back into parts."""
-    nlp = load_pipeline(settings.model, settings.gpu_id)
+    nlp = load_pipeline(settings.model, settings.gpu_id, settings.precision)
     for shard in shards:
         if shard.records == 0:  # every line invalid and skipped: an empty part keeps the numbering whole
             on_part(shard, write_part(part_path(settings.output_dir, shard.index, settings.output_format), settings.output_format, []), 0)
@@ -88,7 +108,7 @@ class PartWriter:
         torch.set_num_threads(torch_threads)
         self.settings = settings
         # Ray sets CUDA_VISIBLE_DEVICES to the GPU it gave this actor: it is device 0 here
-        self.nlp = load_pipeline(settings.model, settings.gpu_id)
+        self.nlp = load_pipeline(settings.model, settings.gpu_id, settings.precision)
 
     def __call__(self, batch: Dict[str, numpy.ndarray]) -> Dict[str, list]:
         import os

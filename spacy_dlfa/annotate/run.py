@@ -17,7 +17,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..runs.distributed import ENGINES, RaySettings
-from .engines import AnnotateSettings, peak_rss_mb, run_local, run_ray
+from .engines import AnnotateSettings, check_precision, peak_rss_mb, run_local, run_ray
 from .inputs import Invalid, Shard, input_files, plan_shards
 from .outputs import SUFFIX, count_part, part_path
 
@@ -34,6 +34,7 @@ def annotate(input_spec: str, settings: AnnotateSettings, input_format: Optional
     """Annotate every record of ``input_spec`` into ``settings.output_dir``; returns the counts and speed."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: use {' or '.join(ENGINES)}")
+    check_precision(settings.precision)
     if settings.output_format not in SUFFIX:
         raise ValueError(f"unknown output format {settings.output_format!r}: use {', '.join(SUFFIX)}")
     if engine == "local" and settings.gpu_id >= 0 and settings.n_process > 1:
@@ -72,7 +73,7 @@ def _model_reference(model: str) -> str:
 
 def _plan(input_spec: str, settings: AnnotateSettings, input_format: Optional[str], shard_size: int, skip_invalid: bool) -> List[Shard]:
     files = input_files(input_spec, input_format)
-    wanted = {"model": settings.model, "output_format": settings.output_format, "text_field": settings.text_field,
+    wanted = {"model": settings.model, "precision": settings.precision, "output_format": settings.output_format, "text_field": settings.text_field,
               "shard_size": shard_size, "skip_invalid": skip_invalid,
               "inputs": [[str(path.resolve()), path.stat().st_size] for path, _, _ in files]}
     manifest_path = settings.output_dir / MANIFEST

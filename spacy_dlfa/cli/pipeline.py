@@ -33,6 +33,8 @@ def annotate(
     batch_size: int = typer.Option(0, help="Documents per nlp.pipe batch (0: the pipeline's nlp.batch_size)"),
     n_process: int = typer.Option(1, help="Local engine: processes for nlp.pipe"),
     gpu_id: int = typer.Option(-1, help="Local engine: GPU id, -1 for CPU"),
+    precision: Optional[str] = typer.Option(None, help="Load the transformer as fp32, bf16, int8, int8-all or int8-smooth "
+                                            "(the last needs a calibrated pipeline, as the packaged ones are); default: as saved"),
     shard_size: int = typer.Option(10_000, help="Input lines (rows) per output part: the unit of work and of resuming"),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip malformed lines (counted, listed in OUTPUT/skipped.jsonl) instead of stopping"),
     engine: str = engine_option("nlp.pipe in this process", "Ray Data over an actor pool"),
@@ -47,7 +49,7 @@ def annotate(
     from ..corpora.common import CorpusFormatError
 
     settings = AnnotateSettings(model=model, output_dir=output_dir, output_format=output_format, text_field=text_field,
-                                batch_size=batch_size, n_process=n_process, gpu_id=gpu_id)
+                                batch_size=batch_size, n_process=n_process, gpu_id=gpu_id, precision=precision)
     try:
         run_annotate(input_spec, settings, input_format=input_format, shard_size=shard_size, skip_invalid=skip_invalid,
                      engine=engine, cluster=ray_settings(address, concurrency, num_cpus, num_gpus))

@@ -196,3 +196,20 @@ def test_ray_engine_writes_what_the_local_engine_writes(local_ray, local_run, tr
     assert summary["annotated"] == 12 and len(summary["peak_rss_mb"]["workers"]) >= 1
     for part in sorted(output.glob("part-*.jsonl")):
         assert (tmp_path / "ray" / part.name).read_text(encoding="utf8") == part.read_text(encoding="utf8")
+
+
+def test_precision_loads_the_transformer_so_and_is_kept_with_the_settings(local_run, trained_pipelines, tmp_path):
+    from spacy_dlfa.annotate.engines import load_pipeline
+    from spacy_dlfa.layers.quantize import Int8Linear
+
+    inputs, output, _ = local_run
+    nlp = load_pipeline(str(trained_pipelines["ner"]), precision="int8")
+    assert any(isinstance(module, Int8Linear) for module in nlp.get_pipe("transformer").model.transformer.modules())
+    summary = run(trained_pipelines["ner"], inputs, tmp_path / "int8", shard_size=3, precision="int8")
+    assert summary["annotated"] == len(records(output))
+    expected = [[[ent.start_char, ent.end_char, ent.label_] for ent in doc.ents] for doc in nlp.pipe(row["text"] for row in records(tmp_path / "int8"))]
+    assert [[[e["start"], e["end"], e["label"]] for e in row["ents"]] for row in records(tmp_path / "int8")] == expected
+    with pytest.raises(AnnotateMismatch, match="precision = 'int8', asked None"):
+        run(trained_pipelines["ner"], inputs, tmp_path / "int8", shard_size=3)
+    with pytest.raises(ValueError, match="unknown precision 'int4': use fp32, bf16, int8, int8-all, int8-smooth"):
+        run(trained_pipelines["ner"], inputs, tmp_path / "int4", precision="int4")
