@@ -29,6 +29,8 @@ from spacy.util import dict_to_dot, load_config
 from spacy_transformers.layers.hf_shim import HFShim
 from thinc.api import Model
 
+from .calibration import drop_calibration
+
 HEADS = ("average", "first")
 # Settings that may differ between the runs of one recipe.
 FREE_SETTINGS = frozenset({"system.seed", "training.seed", "paths.train", "paths.dev", "corpora.train.path", "corpora.dev.path"})
@@ -155,6 +157,8 @@ def average_pipelines(pipelines: Sequence[Language], heads: str = "average", nam
         totals[0] += spread
         totals[1] += norm
         _write(owner, key, mean)
+    if "transformer" in sums:
+        drop_calibration(pipelines[0])  # int8-smooth's ranges were recorded on the first run's weights
     return pipelines[0], {group: (spread / norm) ** 0.5 if norm else 0.0 for group, (spread, norm) in sums.items()}
 
 

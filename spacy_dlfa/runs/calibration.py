@@ -24,12 +24,23 @@ from ..layers.transformer import CALIBRATION_SETTING, QUANTIZE_SETTING, FusableT
 CALIBRATED_SCHEME = "int8-smooth"
 
 
-def transformer_models(nlp: Language) -> List[Tuple[str, FusableTransformerModel]]:
-    """The pipeline's components whose model is ours (``spacy-dlfa.TransformerModel.v1``)."""
+def transformer_models(nlp: Language, required: bool = True) -> List[Tuple[str, FusableTransformerModel]]:
+    """The pipeline's components whose model is ours (``spacy-dlfa.TransformerModel.v1``); an error if none
+    and ``required``."""
     found = [(name, pipe.model) for name, pipe in nlp.pipeline if isinstance(getattr(pipe, "model", None), FusableTransformerModel)]
-    if not found:
+    if not found and required:
         raise ValueError("no component of this pipeline has a spacy-dlfa.TransformerModel.v1 to calibrate")
     return found
+
+
+def drop_calibration(nlp: Language) -> int:
+    """Forget the saved input ranges of every transformer of ``nlp`` (after its weights were replaced: the
+    ranges belong to the weights they were recorded with); returns how many had some."""
+    dropped = 0
+    for _, model in transformer_models(nlp, required=False):
+        dropped += model.attrs.get(CALIBRATION_SETTING) is not None
+        model.attrs[CALIBRATION_SETTING] = None
+    return dropped
 
 
 def calibrate_pipeline(nlp: Language, docs: Iterable[Doc], batch_size: Optional[int] = None) -> Dict[str, int]:

@@ -26,6 +26,7 @@ from thinc.api import Config
 
 from ..layers.transformer import KEEP_SETTING
 from .averaging import average_arrays, config_differences, pipeline_config, weight_slots
+from .calibration import drop_calibration
 
 TRANSFORMER_CHOICES = ("average", "first", "second")
 TRANSFORMER_FACTORY = "transformer"
@@ -141,6 +142,8 @@ def share_pipelines(first: Path, second: Path, transformer: str = "average") -> 
         nlp.get_pipe(component).from_disk(second / component, exclude=["vocab"])
     pipelines = [spacy.load(path) for path in paths]
     set_transformer(nlp, pipelines, name, transformer, paths)
+    if transformer != "first":
+        drop_calibration(nlp)  # int8-smooth's ranges were recorded on the first pipeline's weights
     kept = config["components"][name]["model"][KEEP_SETTING]
     nlp.get_pipe(name).model.attrs[KEEP_SETTING] = kept
     nlp.meta.pop("performance", None)  # the first pipeline's dev scores

@@ -138,3 +138,15 @@ def test_a_training_folder_is_not_a_pipeline(two_runs, tmp_path):
     (tmp_path / "run" / "model-best").mkdir(parents=True)
     with pytest.raises(ValueError, match=r"not a spaCy pipeline folder .*: pass .*model-best or .*model-last"):
         average_runs(tmp_path / "out", [tmp_path / "run", two_runs["ner"][0]])
+
+
+def test_the_average_drops_int8_smooth_ranges_of_the_first_run(two_runs, tmp_path, single_torch_thread):
+    from spacy_dlfa.layers.transformer import CALIBRATION_SETTING
+    from spacy_dlfa.runs.calibration import calibrate_pipeline
+
+    nlp = spacy.load(two_runs["tagger"][0])
+    calibrate_pipeline(nlp, [nlp.make_doc("Ein Satz über Berlin .")])
+    nlp.to_disk(tmp_path / "calibrated")
+    assert nlp.get_pipe("transformer").model.attrs[CALIBRATION_SETTING]
+    average_runs(tmp_path / "averaged", [tmp_path / "calibrated", two_runs["tagger"][1]])
+    assert spacy.load(tmp_path / "averaged").get_pipe("transformer").model.attrs[CALIBRATION_SETTING] is None

@@ -120,3 +120,17 @@ def test_cli_writes_the_shared_pipeline_and_fails_clearly(singles, tmp_path, sin
     assert code == 1 and "exists and is not empty" in text
     code, text = _invoke(str(tmp_path / "bad"), str(singles["ner"]), str(singles["tagger"]), "--transformer", "pos")
     assert code == 1 and "transformer = 'pos': use one of average, first, second" in text
+
+
+@pytest.mark.parametrize("choice, kept", [("first", True), ("average", False)])
+def test_int8_smooth_ranges_stay_only_with_the_weights_they_were_recorded_on(singles, tmp_path, single_torch_thread, choice, kept):
+    from spacy_dlfa.layers.transformer import CALIBRATION_SETTING
+    from spacy_dlfa.runs.calibration import calibrate_pipeline
+
+    nlp = spacy.load(singles["ner"])
+    calibrate_pipeline(nlp, [nlp.make_doc(text) for text in TEXTS])
+    nlp.to_disk(tmp_path / "calibrated")
+    ranges = nlp.get_pipe("transformer").model.attrs[CALIBRATION_SETTING]
+    share_runs(tmp_path / "shared", tmp_path / "calibrated", singles["tagger"], transformer=choice)
+    saved = spacy.load(tmp_path / "shared").get_pipe("transformer").model.attrs[CALIBRATION_SETTING]
+    assert saved == (ranges if kept else None)
