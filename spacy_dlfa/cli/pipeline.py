@@ -63,11 +63,12 @@ def calibrate(
                                        "e.g. corpus/ner/train.spacy"),
     output: Optional[Path] = typer.Option(None, help="Pipeline folder to write (default: MODEL_PATH, in place)"),
     sentences: int = typer.Option(512, min=1, help="First docs of CORPUS_PATH to run"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --output folder (in place needs no flag)"),
 ) -> None:
     """Record the activation ranges that quantize = "int8-smooth" needs and save them with the pipeline (weights unchanged)."""
     from ..runs.calibration import calibrate as run_calibrate
 
     try:
-        run_calibrate(model_path, corpus_path, output, sentences)
+        run_calibrate(model_path, corpus_path, output, sentences, overwrite)
     except (ValueError, OSError) as err:
         fail(err)

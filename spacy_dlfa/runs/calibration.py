@@ -10,6 +10,7 @@ Rule of thumb from SmoothQuant: a few hundred sentences of the training language
 we use the English training set, never a target language.
 """
 import contextlib
+import shutil
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -18,6 +19,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
+from ..checkpoints.folders import check_output_dir, move_into_place, temp_sibling
 from ..layers.quantize import is_quantized, record_input_absmax, smoothed_layer_names
 from ..layers.transformer import CALIBRATION_SETTING, QUANTIZE_SETTING, FusableTransformerModel
 
@@ -63,15 +65,25 @@ def calibrate_pipeline(nlp: Language, docs: Iterable[Doc], batch_size: Optional[
     return {component: len(layers) for component, layers in names.items()}
 
 
-def calibrate(model_path: Path, corpus_path: Path, output: Optional[Path] = None, sentences: int = 512) -> Path:
+def calibrate(model_path: Path, corpus_path: Path, output: Optional[Path] = None, sentences: int = 512,
+              overwrite: bool = False) -> Path:
     """Calibrate the pipeline at ``model_path`` on the first ``sentences`` docs of a ``.spacy`` file
-    (their tokens, as in training) and write it to ``output`` (default: in place)."""
+    (their tokens, as in training) and write it to ``output`` (default: in place), atomically: a
+    temporary sibling renamed into place, so an interruption leaves the old folder whole. Another
+    non-empty ``output`` is replaced only with ``overwrite``."""
+    output = Path(output or model_path)
+    in_place = output.resolve() == Path(model_path).resolve()
+    check_output_dir(output, overwrite=overwrite or in_place)
     nlp = spacy.load(model_path)
     docs = list(DocBin().from_disk(corpus_path).get_docs(nlp.vocab))[:sentences]
     counts = calibrate_pipeline(nlp, (Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
                                       for doc in docs))
-    output = output or model_path
-    nlp.to_disk(output)
+    temporary = temp_sibling(output, "calibrate")
+    try:
+        nlp.to_disk(temporary)
+        move_into_place(temporary, output)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
     layers = ", ".join(f"{component}: {count} layers" for component, count in counts.items())
     msg.good(f"{output}: input ranges of {layers} from {len(docs)} docs of {corpus_path}; "
              f'load with {{"components": {{"transformer": {{"model": {{"quantize": "{CALIBRATED_SCHEME}"}}}}}}}}')

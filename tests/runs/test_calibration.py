@@ -93,3 +93,34 @@ def test_int8_smooth_warns_without_int8_dot_products(trained_pipelines, tmp_path
     with pytest.warns(UserWarning, match='"int8-smooth" on a CPU without int8 dot products.*7 bits, for which it was not measured'):
         smooth = spacy.load(tmp_path / "calibrated", config=SMOOTH)
     assert all(module.reduce_range for module in _layers(smooth, SmoothedInt8Linear).values())
+
+
+def test_calibrate_writes_atomically_in_place_or_to_a_free_folder(trained_pipelines, tmp_path: Path, monkeypatch, single_torch_thread):
+    import shutil
+
+    from spacy.language import Language
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_pipelines["ner"], model)
+    corpus = _corpus(tmp_path / "train.spacy", "ner", spacy.load(model))
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="taken exists and is not empty"):
+        calibrate(model, corpus, taken)
+    assert (taken / "keep.txt").exists()
+    # interrupted while writing: the pipeline stays as it was, no temporary folder is left
+    def interrupted(self, path, **kwargs):
+        Path(path).mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Language, "to_disk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(model, corpus)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "taken", "train.spacy"]
+    assert spacy.load(model).get_pipe("transformer").model.attrs[CALIBRATION_SETTING] is None
+    calibrate(model, corpus)  # in place
+    assert spacy.load(model).get_pipe("transformer").model.attrs[CALIBRATION_SETTING]
+    calibrate(model, corpus, taken, overwrite=True)
+    assert not (taken / "keep.txt").exists() and spacy.load(taken).get_pipe("transformer").model.attrs[CALIBRATION_SETTING]
