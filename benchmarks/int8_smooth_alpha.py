@@ -20,14 +20,7 @@ import typer
 from spacy.language import Language
 from spacy.training import Corpus
 
-from spacy_dlfa.layers.quantize import (
-    SMOOTHING_ALPHA,
-    Int8Linear,
-    SmoothedInt8Linear,
-    quantize_linears,
-    smoothed_layer_names,
-    smoothing_scales,
-)
+from spacy_dlfa.layers.quantize import SMOOTHING_ALPHA, Int8Linear, SmoothedInt8Linear, quantize_model
 from spacy_dlfa.layers.transformer import CALIBRATION_SETTING
 from spacy_dlfa.runs.calibration import transformer_models
 from spacy_dlfa.runs.evaluation import annotate_and_score, sentence_counts
@@ -42,11 +35,7 @@ def load(pipeline: Path, quantize: Optional[str] = None) -> Language:
 def smoothed_at(pipeline: Path, alpha: float) -> Language:
     nlp = load(pipeline)
     for _, model in transformer_models(nlp):
-        ranges, transformer = model.attrs[CALIBRATION_SETTING], model.transformer
-        smoothing = {name: smoothing_scales(torch.tensor(ranges[name]), transformer.get_submodule(name).weight, alpha)
-                     for name in smoothed_layer_names(transformer, "int8-smooth")}
-        transformer.eval()
-        quantize_linears(transformer, smoothing=smoothing)
+        quantize_model(model.transformer, "int8-smooth", model.attrs[CALIBRATION_SETTING], alpha)
     return nlp
 
 

@@ -41,7 +41,7 @@ This module knows torch only; ``transformer.py`` applies it to the thinc model.
 """
 import contextlib
 import warnings
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -173,6 +173,11 @@ class SmoothedInt8Linear(Int8Linear):
         return f"{super().extra_repr()}, input smoothed per channel"
 
 
+def encoder_linears(model: nn.Module, scope: str = "encoder.") -> List[Tuple[str, nn.Linear]]:
+    """The (still fp32) ``nn.Linear`` modules whose name contains ``scope``, with their names."""
+    return [(name, module) for name, module in model.named_modules() if type(module) is nn.Linear and scope in f".{name}"]
+
+
 def quantize_linears(model: nn.Module, keep_fp32: Callable[[str], bool] = _none, per_channel: bool = True,
                      scope: str = "encoder.", smoothing: Optional[Dict[str, torch.Tensor]] = None) -> int:
     """Replace, in place, every ``nn.Linear`` whose name contains ``scope`` and
@@ -180,8 +185,7 @@ def quantize_linears(model: nn.Module, keep_fp32: Callable[[str], bool] = _none,
     :class:`SmoothedInt8Linear` where ``smoothing`` has scales for its name;
     returns how many. Already quantized layers are left as they are."""
     smoothing = smoothing or {}
-    chosen = [(name, module) for name, module in model.named_modules()
-              if type(module) is nn.Linear and scope in f".{name}" and not keep_fp32(name)]
+    chosen = [(name, linear) for name, linear in encoder_linears(model, scope) if not keep_fp32(name)]
     for name, linear in chosen:
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
@@ -194,15 +198,15 @@ def quantize_linears(model: nn.Module, keep_fp32: Callable[[str], bool] = _none,
 
 def smoothed_layer_names(model: nn.Module, scheme: str) -> List[str]:
     """The linear layers of ``model`` whose input ``scheme`` smooths (none for most schemes)."""
-    smoothed = SMOOTHED_LAYERS.get(scheme)
-    return [] if smoothed is None else [name for name, module in model.named_modules()
-                                        if isinstance(module, nn.Linear) and "encoder." in f".{name}" and smoothed(name)]
+    smoothed = SMOOTHED_LAYERS.get(scheme, _none)
+    return [name for name, _ in encoder_linears(model) if smoothed(name)]
 
 
-def quantize_model(model: nn.Module, scheme: str, input_absmax: Optional[Dict[str, Sequence[float]]] = None) -> int:
+def quantize_model(model: nn.Module, scheme: str, input_absmax: Optional[Dict[str, Sequence[float]]] = None,
+                   alpha: float = SMOOTHING_ALPHA) -> int:
     """Quantize ``model`` (a Hugging Face encoder) in place by a ``QUANTIZE_SCHEMES`` entry;
     ``input_absmax`` (name -> each input channel's largest absolute activation, from
-    :func:`record_input_absmax`) is needed by a scheme that smooths."""
+    :func:`record_input_absmax`) is needed by a scheme that smooths, with SmoothQuant's ``alpha``."""
     check_quantize(scheme)
     if scheme in SEVEN_BIT_RISK and not cpu_has_int8_dot_product():
         warnings.warn(f'quantize = "{scheme}" on a CPU without int8 dot products (VNNI, AMX-INT8): activations get 7 bits, '
@@ -213,7 +217,7 @@ def quantize_model(model: nn.Module, scheme: str, input_absmax: Optional[Dict[st
         raise ValueError(f"quantize = {scheme!r} needs the activation ranges of {len(missing)} layers (e.g. {missing[0]}) "
                          "recorded on text and saved with the pipeline: run python -m spacy_dlfa calibrate PIPELINE "
                          "CORPUS first, or choose \"int8\"")
-    smoothing = {name: smoothing_scales(torch.as_tensor(input_absmax[name]), model.get_submodule(name).weight)
+    smoothing = {name: smoothing_scales(torch.as_tensor(input_absmax[name]), model.get_submodule(name).weight, alpha)
                  for name in names}
     model.eval()
     return quantize_linears(model, keep_fp32=QUANTIZE_SCHEMES[scheme], smoothing=smoothing)
@@ -222,7 +226,7 @@ def quantize_model(model: nn.Module, scheme: str, input_absmax: Optional[Dict[st
 @contextlib.contextmanager
 def record_input_absmax(model: nn.Module, names: Sequence[str]) -> Iterator[Dict[str, torch.Tensor]]:
     """Within the block, record each named linear layer's largest absolute input per
-    channel over every forward pass (padding included: it only adds zeros' rows)."""
+    channel over every forward pass (padded positions included, as at inference)."""
     found: Dict[str, torch.Tensor] = {}
     hooks = []
     for name in names:

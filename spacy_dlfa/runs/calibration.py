@@ -26,29 +26,24 @@ from ..layers.transformer import CALIBRATION_SETTING, QUANTIZE_SETTING, FusableT
 CALIBRATED_SCHEME = "int8-smooth"
 
 
-def transformer_models(nlp: Language, required: bool = True) -> List[Tuple[str, FusableTransformerModel]]:
-    """The pipeline's components whose model is ours (``spacy-dlfa.TransformerModel.v1``); an error if none
-    and ``required``."""
-    found = [(name, pipe.model) for name, pipe in nlp.pipeline if isinstance(getattr(pipe, "model", None), FusableTransformerModel)]
-    if not found and required:
-        raise ValueError("no component of this pipeline has a spacy-dlfa.TransformerModel.v1 to calibrate")
-    return found
+def transformer_models(nlp: Language) -> List[Tuple[str, FusableTransformerModel]]:
+    """The pipeline's components whose model is ours (``spacy-dlfa.TransformerModel.v1``)."""
+    return [(name, pipe.model) for name, pipe in nlp.pipeline if isinstance(getattr(pipe, "model", None), FusableTransformerModel)]
 
 
-def drop_calibration(nlp: Language) -> int:
+def drop_calibration(nlp: Language) -> None:
     """Forget the saved input ranges of every transformer of ``nlp`` (after its weights were replaced: the
-    ranges belong to the weights they were recorded with); returns how many had some."""
-    dropped = 0
-    for _, model in transformer_models(nlp, required=False):
-        dropped += model.attrs.get(CALIBRATION_SETTING) is not None
+    ranges belong to the weights they were recorded with)."""
+    for _, model in transformer_models(nlp):
         model.attrs[CALIBRATION_SETTING] = None
-    return dropped
 
 
 def calibrate_pipeline(nlp: Language, docs: Iterable[Doc], batch_size: Optional[int] = None) -> Dict[str, int]:
     """Run ``nlp`` (fp32) over ``docs`` and store every transformer's input ranges; returns the
     number of layers calibrated per component."""
     models = transformer_models(nlp)
+    if not models:
+        raise ValueError("no component of this pipeline has a spacy-dlfa.TransformerModel.v1 to calibrate")
     for name, model in models:
         if is_quantized(model.transformer):
             raise ValueError(f"component {name!r} is already quantized ({QUANTIZE_SETTING} = "
