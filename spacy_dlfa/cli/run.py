@@ -1,4 +1,4 @@
-"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study), their average, one pipeline sharing two runs' transformer, the config training NER and POS jointly on one and its teacher-completed corpora."""
+"""``python -m spacy_dlfa run ...``: many training runs at once, resumable (the grid, the model-size study), their average, one pipeline sharing two runs' transformer and the config training NER and POS jointly on one."""
 from dataclasses import replace
 from pathlib import Path
 from typing import List, Optional
@@ -296,29 +296,3 @@ def joint(
     layers = {name: config["components"][name]["model"]["tok2vec"]["fusion_layer"] for name in config["nlp"]["pipeline"][1:]}
     msg.good(f"{output}: {config['nlp']['pipeline']} on one transformer, fused layers {layers}, {config['training']['max_steps']} steps")
 
-
-@app.command()
-def teach(
-    output_dir: Path = typer.Argument(..., help="Folder to write: <OUTPUT_DIR>/ner and <OUTPUT_DIR>/pos, each with train.spacy and dev.spacy"),
-    ner_corpus: Path = typer.Option(..., "--ner-corpus", help="Folder with the NER train.spacy and dev.spacy, e.g. corpus/ner"),
-    pos_corpus: Path = typer.Option(..., "--pos-corpus", help="Folder with the POS train.spacy and dev.spacy, e.g. corpus/pos"),
-    ner_pipeline: Path = typer.Option(..., "--ner-pipeline", help="Trained NER pipeline that predicts the entities of the POS "
-                                      "training docs, e.g. training/ner_dlfa/model-best"),
-    pos_pipeline: Path = typer.Option(..., "--pos-pipeline", help="Trained POS pipeline that predicts the tags of the NER "
-                                      "training docs, e.g. training/pos_dlfa/model-best"),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Docs per batch of the teachers"),
-) -> None:
-    """Each task's English training docs with the other task's annotation as that task's pipeline predicts it (dev
-    copied, gold only): the corpora of `run joint --ner-corpus OUTPUT_DIR/ner --pos-corpus OUTPUT_DIR/pos` distilled
-    from two single-task teachers."""
-    from wasabi import msg
-
-    from ..runs.teaching import teach_corpora
-
-    try:
-        counts = teach_corpora(output_dir, {"ner": ner_corpus, "pos": pos_corpus}, {"ner": ner_pipeline, "pos": pos_pipeline},
-                               batch_size)
-    except (KeyError, *RUN_ERRORS) as err:
-        fail(err)
-    for task, written in counts.items():
-        msg.good(f"{output_dir / task / 'train.spacy'}: {written['docs']:,} docs, {written['tokens']:,} tokens, both tasks annotated")

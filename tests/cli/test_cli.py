@@ -108,7 +108,7 @@ def test_help_at_every_level_lists_its_commands(path):
 def test_the_groups_hold_the_commands():
     leaves = {" ".join((*path, name)) for path, group in groups(ROOT).items() for name, command in group.commands.items()
               if not is_group(command)}
-    assert leaves == {"evaluate", "annotate", "calibrate", "data model", "data prepare", "data corpus", "run grid", "run study", "run average", "run share", "run recipe", "run choose-recipe", "run joint", "run teach",
+    assert leaves == {"evaluate", "annotate", "calibrate", "data model", "data prepare", "data corpus", "run grid", "run study", "run average", "run share", "run recipe", "run choose-recipe", "run joint",
                       "analyse attack", "analyse compare", "analyse gate-stats", "analyse layer-alignment", "report zero-shot",
                       "report grid", "report study", "report recipe", "report meta", "report pack-metrics"}
 

@@ -1,25 +1,26 @@
 """Each task's English training docs completed with the other task's annotation, as the other task's pipeline
-predicts it: the training data of one pipeline for both tasks distilled from two single-task teachers (Clark et al.
-2019, "BAM! Born-Again Multi-Task Networks", here with hard labels).
+predicts it on the gold tokens (#23 item 5, eighth route, ``metrics/taught/rule.md``): the training data of one
+pipeline for both tasks distilled from two single-task teachers (Clark et al. 2019, "BAM! Born-Again Multi-Task
+Networks", here with hard labels). Writes ``OUT/ner`` and ``OUT/pos``, each with ``train.spacy`` (gold docs plus the
+teacher's annotation) and ``dev.spacy`` (copied, gold only), for ``python -m spacy_dlfa run joint --ner-corpus OUT/ner
+--pos-corpus OUT/pos``. Only English training text is read. The route failed its rule (``metrics/taught/compare.md``),
+so this is a script, not a command.
 
-A WikiANN doc has no tags and a UD doc no entities, so in a joint run (:mod:`.joint`) each component learns from its own
-task's docs only. :func:`teach_corpora` writes ``<output>/<task>/train.spacy``: the task's gold docs, each also
-carrying the other task's annotation predicted on its gold tokens (tags by the POS teacher, entities by the NER teacher);
-``dev.spacy`` is copied unchanged, gold only, so the best model is still chosen on gold English dev. ``run joint
---ner-corpus <output>/ner --pos-corpus <output>/pos`` then trains on it. Only English training text is read.
+    python benchmarks/teach_corpora.py OUT corpus/ner corpus/pos NER_PIPELINE POS_PIPELINE [--task ner|pos]
 """
 import shutil
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Mapping
+from typing import Callable, Dict, Iterator, List
 
 import spacy
+import typer
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from tqdm import tqdm
 
-from ..corpora.docbin import write_docbin
-from ..tasks import TASKS
-from .joint import TASK_ORDER, corpus_files
+from spacy_dlfa.corpora.docbin import write_docbin
+from spacy_dlfa.runs.joint import TASK_ORDER, corpus_files
+from spacy_dlfa.tasks import TASKS
 
 
 def copy_tags(gold: Doc, predicted: Doc) -> None:
@@ -81,9 +82,22 @@ def teach_corpus(output_dir: Path, task: str, corpus_dir: Path, teacher_path: Pa
     return counts
 
 
-def teach_corpora(output_dir: Path, corpora: Mapping[str, Path], teachers: Mapping[str, Path],
-                  batch_size: int = 64) -> Dict[str, Dict[str, int]]:
-    """Both tasks' training corpora completed (see the module doc); ``corpora`` and ``teachers`` map each task to its
-    corpus folder and to its single-task pipeline (the teacher of that task's annotation on the other corpus)."""
-    return {task: teach_corpus(output_dir, task, corpora[task], teachers[other_task(task)], batch_size)
-            for task in TASK_ORDER}
+def main(
+    output_dir: Path = typer.Argument(..., help="Folder to write: OUTPUT_DIR/ner and OUTPUT_DIR/pos"),
+    ner_corpus: Path = typer.Argument(..., exists=True, help="Folder with the NER train.spacy and dev.spacy"),
+    pos_corpus: Path = typer.Argument(..., exists=True, help="Folder with the POS train.spacy and dev.spacy"),
+    ner_pipeline: Path = typer.Argument(..., exists=True, help="NER pipeline: the teacher of the POS docs' entities"),
+    pos_pipeline: Path = typer.Argument(..., exists=True, help="POS pipeline: the teacher of the NER docs' tags"),
+    task: str = typer.Option("", help="Complete only this task's corpus (ner or pos; two processes can share the work)"),
+    batch_size: int = typer.Option(64, min=1, help="Docs per batch of the teachers"),
+) -> None:
+    if task and task not in TASK_ORDER:
+        raise typer.BadParameter(f"{task!r}: expected one of {', '.join(TASK_ORDER)}", param_hint="--task")
+    corpora, teachers = {"ner": ner_corpus, "pos": pos_corpus}, {"ner": ner_pipeline, "pos": pos_pipeline}
+    for name in ([task] if task else TASK_ORDER):
+        written = teach_corpus(output_dir, name, corpora[name], teachers[other_task(name)], batch_size)
+        print(f"{output_dir / name / 'train.spacy'}: {written['docs']:,} docs, {written['tokens']:,} tokens, both tasks annotated")
+
+
+if __name__ == "__main__":
+    typer.run(main)
