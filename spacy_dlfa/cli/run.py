@@ -295,4 +295,3 @@ def joint(
     config.to_disk(output)
     layers = {name: config["components"][name]["model"]["tok2vec"]["fusion_layer"] for name in config["nlp"]["pipeline"][1:]}
     msg.good(f"{output}: {config['nlp']['pipeline']} on one transformer, fused layers {layers}, {config['training']['max_steps']} steps")
-
