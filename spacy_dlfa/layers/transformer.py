@@ -193,8 +193,9 @@ class FusableTransformerModel(StockTransformerModel):
         return copied
 
     def from_bytes(self, bytes_data: bytes) -> "FusableTransformerModel":
-        # The config's quantize and mixed_precision decide, not the ones saved with the model's attrs.
-        settings = {setting: self.attrs.get(setting) for setting in (QUANTIZE_SETTING, MIXED_PRECISION_SETTING)}
+        # The config's inference settings decide, not the ones saved with the model's attrs, so a config override
+        # (or an edited config.cfg) changes them for a saved pipeline.
+        settings = {setting: self.attrs.get(setting) for setting in (KEEP_SETTING, QUANTIZE_SETTING, MIXED_PRECISION_SETTING)}
         super().from_bytes(bytes_data)
         self.attrs.update(settings)
         apply_quantize(self)

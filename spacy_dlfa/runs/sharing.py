@@ -144,8 +144,7 @@ def share_pipelines(first: Path, second: Path, transformer: str = "average") -> 
     set_transformer(nlp, pipelines, name, transformer, paths)
     if transformer != "first":
         drop_calibration(nlp)  # int8-smooth's ranges were recorded on the first pipeline's weights
-    kept = config["components"][name]["model"][KEEP_SETTING]
-    nlp.get_pipe(name).model.attrs[KEEP_SETTING] = kept
+    kept = config["components"][name]["model"][KEEP_SETTING]  # the model's too: the config decides on load
     nlp.meta.pop("performance", None)  # the first pipeline's dev scores
     nlp.meta[META_KEY] = {"pipelines": [str(path) for path in paths], "transformer": transformer, KEEP_SETTING: kept}
     return nlp

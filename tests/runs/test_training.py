@@ -122,6 +122,23 @@ def test_a_dropped_layer_names_the_setting(tiny_bert):
         _train(nlp, steps=1)
 
 
+def test_the_config_decides_the_kept_layers_of_a_saved_pipeline(trained_pipelines, tmp_path):
+    """keep_hidden_layers comes from the config on load (an override or an edited config.cfg), not from the saved
+    model's attrs: the way to fuse another layer of a saved pipeline's transformer, as `run share` pipelines do."""
+    def kept(nlp):
+        return nlp.get_pipe("transformer").model.attrs[transformer_module.KEEP_SETTING]
+
+    saved = spacy.load(trained_pipelines["tagger"])
+    assert kept(saved) == [1] and _kept_layers(saved("Paris .")) == [1]
+    every = spacy.load(trained_pipelines["tagger"], config={"components": {"transformer": {"model": {"keep_hidden_layers": None}}}})
+    assert kept(every) is None and _kept_layers(every("Paris .")) == [0, 1, 2, 3]
+    every.to_disk(tmp_path / "every")
+    config = load_config(tmp_path / "every" / "config.cfg")
+    config["components"]["transformer"]["model"]["keep_hidden_layers"] = [2]
+    config.to_disk(tmp_path / "every" / "config.cfg")
+    assert kept(spacy.load(tmp_path / "every")) == [2]
+
+
 @pytest.mark.parametrize("order", ["stock_first", "fusion_first"])
 def test_stock_and_fusion_listeners_share_a_transformer(tiny_bert, order):
     nlp = _shared_transformer_pipeline(tiny_bert, tagger_variant="baseline", tagger_first=order == "stock_first")
