@@ -18,6 +18,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from tqdm import tqdm
 
+from spacy_dlfa.corpora.common import bare
 from spacy_dlfa.corpora.docbin import write_docbin
 from spacy_dlfa.runs.joint import TASK_ORDER, corpus_files
 from spacy_dlfa.tasks import TASKS
@@ -32,17 +33,8 @@ def copy_entities(gold: Doc, predicted: Doc) -> None:
     gold.set_ents([Span(gold, ent.start, ent.end, label=ent.label_) for ent in predicted.ents], default="outside")
 
 
-def has_tags(doc: Doc) -> bool:
-    return any(token.tag_ for token in doc)
-
-
-def has_entities(doc: Doc) -> bool:
-    return doc.has_annotation("ENT_IOB")
-
-
 COPY: Dict[str, Callable[[Doc, Doc], None]] = {"pos": copy_tags, "ner": copy_entities}
-ANNOTATED: Dict[str, Callable[[Doc], bool]] = {"pos": has_tags, "ner": has_entities}
-WHAT = {"pos": "tags", "ner": "entities"}
+ANNOTATION = {"pos": ("TAG", "tags"), "ner": ("ENT_IOB", "entities")}  # the attribute a doc carries, what it is
 
 
 def teach_docs(docs: List[Doc], teacher: Language, task: str, source: str = "docs", batch_size: int = 64) -> Iterator[Doc]:
@@ -51,12 +43,11 @@ def teach_docs(docs: List[Doc], teacher: Language, task: str, source: str = "doc
     component = TASKS[task].component
     if component not in teacher.pipe_names:
         raise ValueError(f"the {task} teacher has no {component!r} component (it has {teacher.pipe_names})")
+    attribute, what = ANNOTATION[task]
     for index, doc in enumerate(docs):
-        if ANNOTATED[task](doc):
-            raise ValueError(f"{source}, doc {index}: already has {WHAT[task]}; a corpus to complete must carry one task only")
-    inputs = (Doc(teacher.vocab, words=[token.text for token in doc], spaces=[bool(token.whitespace_) for token in doc])
-              for doc in docs)
-    for gold, predicted in zip(docs, teacher.pipe(inputs, batch_size=batch_size)):
+        if doc.has_annotation(attribute):
+            raise ValueError(f"{source}, doc {index}: already has {what}; a corpus to complete must carry one task only")
+    for gold, predicted in zip(docs, teacher.pipe((bare(doc, teacher.vocab) for doc in docs), batch_size=batch_size)):
         COPY[task](gold, predicted)
         yield gold
 

@@ -1,6 +1,6 @@
 """What every corpus format shares: ``CorpusFormatError`` (file, 1-based line or row, what was
 expected), the sentence record, numbered UTF-8 lines and blank-line blocks, the sentence limit,
-spacing for corpora without spacing information, and the count check."""
+spacing for corpora without spacing information, a doc's bare words and spaces, and the count check."""
 
 from dataclasses import dataclass
 from itertools import islice
@@ -25,6 +25,11 @@ class CorpusFormatError(ValueError):
         self.source, self.line, self.expected = str(source), line, expected
         super().__init__(f"{source}, {unit} {line}: {expected}")
 
+
+
+def bare(doc: Doc, vocab: Vocab) -> Doc:
+    """The words and spaces of ``doc`` and nothing else: what a pipeline annotates."""
+    return Doc(vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
 
 @dataclass
 class Sentence:

@@ -32,13 +32,14 @@ from spacy.training import Corpus, Example
 from thinc.api import require_gpu
 from wasabi import msg
 
+from ..corpora.common import bare
 from ..corpora.docbin import write_docbin
 from ..pairs import pair_separator, transformer_tokenizer
 from ..runs.evaluation import annotate_and_score, sentence_counts, spacy_evaluate_json
 from ..runs.results import write_scores
 from ..tasks import TASKS, kind_spec
 from .attacks import ATTACKS, Attack, check_rate, doc_rng, make_attack, perturb
-from .search import adversarial_search, bare, check_search, example_score, objective
+from .search import adversarial_search, check_search, example_score, objective
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 from spacy.tokens import Doc
 
+from ..corpora.common import bare
 from ..tasks import KINDS, kind_spec
 from .attacks import Attack, doc_rng
 
@@ -74,11 +75,6 @@ def example_score(kind: str) -> Objective:
     """Per-example task score for the attack success rate (``TaskSpec.example_score``): the objective, but right/wrong for pairs."""
     check_kind(kind)
     return _BY_NAME[kind_spec(kind).example_score]
-
-
-def bare(doc: Doc, vocab) -> Doc:
-    """The words and spaces of `doc`: what the pipeline annotates."""
-    return Doc(vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
 
 
 def predict(nlp, docs: Sequence[Doc]) -> List[Doc]:

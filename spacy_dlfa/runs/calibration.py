@@ -20,6 +20,7 @@ from spacy.tokens import Doc, DocBin
 from wasabi import msg
 
 from ..checkpoints.folders import check_output_dir, move_into_place, temp_sibling
+from ..corpora.common import bare
 from ..layers.quantize import is_quantized, record_input_absmax, smoothed_layer_names
 from ..layers.transformer import CALIBRATION_SETTING, QUANTIZE_SETTING, FusableTransformerModel
 
@@ -71,8 +72,7 @@ def calibrate(model_path: Path, corpus_path: Path, output: Optional[Path] = None
     check_output_dir(output, overwrite=overwrite or in_place)
     nlp = spacy.load(model_path)
     docs = list(DocBin().from_disk(corpus_path).get_docs(nlp.vocab))[:sentences]
-    counts = calibrate_pipeline(nlp, (Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
-                                      for doc in docs))
+    counts = calibrate_pipeline(nlp, (bare(doc, nlp.vocab) for doc in docs))
     temporary = temp_sibling(output, "calibrate")
     try:
         nlp.to_disk(temporary)
